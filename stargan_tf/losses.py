@@ -1,0 +1,97 @@
+"""StarGAN's loss terms (paper Eqs. 1-8) as pure functions of tensors.
+
+Every function returns the mean over the local batch. Under a distribution
+strategy the trainer divides by the number of replicas before taking
+gradients, because gradients are summed across replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import tensorflow as tf
+
+from stargan_tf.labels import GroupSlice
+
+ADVERSARIAL_LOSSES = ("wgan-gp",)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ADVERSARIAL_LOSSES:
+        raise ValueError(f"unknown adversarial loss {kind!r} (valid: {', '.join(ADVERSARIAL_LOSSES)})")
+
+
+def adversarial_loss(src_real: tf.Tensor, src_fake: tf.Tensor, kind: str = "wgan-gp") -> tf.Tensor:
+    """The discriminator's side of L_adv (Eq. 8 without the penalty): D minimises this.
+
+    WGAN: -E[D_src(x)] + E[D_src(G(x, c))], averaged over all patches.
+    """
+    _check_kind(kind)
+    return tf.reduce_mean(src_fake) - tf.reduce_mean(src_real)
+
+
+def generator_adversarial_loss(src_fake: tf.Tensor, kind: str = "wgan-gp") -> tf.Tensor:
+    """The generator's side of L_adv: -E[D_src(G(x, c))]."""
+    _check_kind(kind)
+    return -tf.reduce_mean(src_fake)
+
+
+def gradient_penalty(
+    critic: Callable[[tf.Tensor], tf.Tensor],
+    real: tf.Tensor,
+    fake: tf.Tensor,
+    alpha: tf.Tensor,
+) -> tf.Tensor:
+    """E[(||grad_x_hat D_src(x_hat)||_2 - 1)^2] on x_hat = alpha * real + (1 - alpha) * fake.
+
+    `alpha` has shape [N, 1, 1, 1] (one interpolation factor per sample).
+    The gradient is that of the sum of the whole patch map, and its norm is
+    taken over all pixels and channels of each sample.
+    """
+    real = tf.cast(real, tf.float32)
+    fake = tf.cast(fake, tf.float32)
+    x_hat = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        src = tf.cast(critic(x_hat), tf.float32)
+    grads = tf.reshape(tape.gradient(src, x_hat), (tf.shape(x_hat)[0], -1))
+    # The epsilon keeps the sqrt differentiable where the gradient vanishes.
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def classification_loss(
+    logits: tf.Tensor,
+    labels: tf.Tensor,
+    groups: Sequence[GroupSlice],
+    dataset_mask: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """Domain classification loss (Eqs. 2 and 3), per sample summed over label groups.
+
+    `labels` are the first n_d entries of the label vectors. Binary and
+    exclusive groups use sigmoid cross-entropy summed over their attributes;
+    categorical groups use softmax cross-entropy. With several datasets
+    `dataset_mask` [N, n_datasets] keeps only the groups of the dataset each
+    sample comes from (paper Sec. 3.2): unknown labels never contribute.
+    """
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, tf.float32)
+    per_sample = tf.zeros(tf.shape(logits)[:1], tf.float32)
+    for group in groups:
+        group_logits = logits[:, group.start: group.stop]
+        group_labels = labels[:, group.start: group.stop]
+        if group.kind == "categorical":
+            loss = tf.nn.softmax_cross_entropy_with_logits(labels=group_labels, logits=group_logits)
+        else:
+            loss = tf.reduce_sum(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=group_labels, logits=group_logits), axis=1
+            )
+        if dataset_mask is not None:
+            loss = loss * tf.cast(dataset_mask[:, group.dataset], tf.float32)
+        per_sample += loss
+    return tf.reduce_mean(per_sample)
+
+
+def reconstruction_loss(images: tf.Tensor, reconstructed: tf.Tensor) -> tf.Tensor:
+    """Cycle-consistency L1 (Eq. 4): E[||x - G(G(x, c), c')||_1], averaged per pixel."""
+    return tf.reduce_mean(tf.abs(tf.cast(images, tf.float32) - tf.cast(reconstructed, tf.float32)))

@@ -1,0 +1,156 @@
+"""StarGAN generator and discriminator (paper appendix, Tables 4 and 5).
+
+Both are subclassed `keras.Model`s, serializable with `get_config` and
+loadable with `safe_mode=True`. Images are NHWC in [-1, 1].
+
+`padding="same"` reproduces the paper's explicit paddings exactly for these
+shapes: K7/S1 pads 3 on each side, K4/S2 on an even size pads 1 on each side,
+and the K4/S2 transposed convolution crops 1 on each side (PyTorch P1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from stargan_tf.layers import InstanceNormalization, ResidualBlock, TileLabels
+
+GENERATOR_OUTPUTS = ("image", "residual")
+
+
+@keras.saving.register_keras_serializable(package="stargan_tf")
+class Generator(keras.Model):
+    """G(x, c): translates images to the domains given by label vectors c.
+
+    Called as `G((images, labels))` with images [N, H, W, 3] and labels [N, n_c].
+    """
+
+    def __init__(
+        self,
+        label_dim: int,
+        conv_dim: int = 64,
+        repeat_num: int = 6,
+        output: str = "image",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if output not in GENERATOR_OUTPUTS:
+            raise ValueError(f"unknown generator output {output!r} (valid: {', '.join(GENERATOR_OUTPUTS)})")
+        self.label_dim = label_dim
+        self.conv_dim = conv_dim
+        self.repeat_num = repeat_num
+        self.output_kind = output
+
+        def conv_in(filters: int, kernel: int, stride: int, name: str, transpose: bool = False) -> list:
+            conv_cls = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
+            return [
+                conv_cls(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"),
+                InstanceNormalization(name=f"{name}_norm"),
+                keras.layers.ReLU(name=f"{name}_relu"),
+            ]
+
+        self.tile = TileLabels(name="tile_labels")
+        body = conv_in(conv_dim, 7, 1, "stem")
+        body += conv_in(conv_dim * 2, 4, 2, "down1")
+        body += conv_in(conv_dim * 4, 4, 2, "down2")
+        body += [ResidualBlock(conv_dim * 4, name=f"res{i + 1}") for i in range(repeat_num)]
+        body += conv_in(conv_dim * 2, 4, 2, "up1", transpose=True)
+        body += conv_in(conv_dim, 4, 2, "up2", transpose=True)
+        self.body = body
+        self.to_rgb = keras.layers.Conv2D(3, 7, padding="same", use_bias=False, name="to_rgb")
+
+    def build(self, input_shape: Any) -> None:
+        image_shape, label_shape = input_shape
+        images = keras.KerasTensor(tuple(image_shape))
+        labels = keras.KerasTensor(tuple(label_shape))
+        # A symbolic pass creates every sublayer's weights with the right shapes.
+        self.call((images, labels))
+        self.built = True
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        images, labels = inputs
+        x = self.tile(images, labels)
+        for layer in self.body:
+            x = layer(x)
+        x = ops.cast(self.to_rgb(x), "float32")
+        if self.output_kind == "residual":
+            x = x + ops.cast(images, "float32")
+        return ops.tanh(x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "label_dim": self.label_dim,
+            "conv_dim": self.conv_dim,
+            "repeat_num": self.repeat_num,
+            "output": self.output_kind,
+        }
+
+
+@keras.saving.register_keras_serializable(package="stargan_tf")
+class Discriminator(keras.Model):
+    """PatchGAN critic D_src plus the auxiliary domain classifier D_cls.
+
+    Returns (src [N, H/2^r, W/2^r, 1], cls logits [N, n_d]).
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        num_domains: int,
+        conv_dim: int = 64,
+        repeat_num: int = 6,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        kernel = image_size // 2**repeat_num
+        if kernel < 1 or image_size % 2**repeat_num:
+            raise ValueError(
+                f"image_size {image_size} must be divisible by 2**repeat_num ({2**repeat_num})"
+            )
+        self.image_size = image_size
+        self.num_domains = num_domains
+        self.conv_dim = conv_dim
+        self.repeat_num = repeat_num
+        self.body = []
+        for i in range(repeat_num):
+            self.body.append(keras.layers.Conv2D(conv_dim * 2**i, 4, strides=2, padding="same", name=f"conv{i + 1}"))
+            self.body.append(keras.layers.LeakyReLU(negative_slope=0.01, name=f"lrelu{i + 1}"))
+        self.src_head = keras.layers.Conv2D(1, 3, padding="same", use_bias=False, name="src")
+        self.cls_head = keras.layers.Conv2D(num_domains, kernel, padding="valid", use_bias=False, name="cls")
+
+    def build(self, input_shape: Any) -> None:
+        self.call(keras.KerasTensor(tuple(input_shape)))
+        self.built = True
+
+    def call(self, images: Any, training: bool | None = None) -> Any:
+        h = images
+        for layer in self.body:
+            h = layer(h)
+        src = ops.cast(self.src_head(h), "float32")
+        cls = ops.cast(self.cls_head(h), "float32")
+        return src, ops.reshape(cls, (-1, self.num_domains))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "image_size": self.image_size,
+            "num_domains": self.num_domains,
+            "conv_dim": self.conv_dim,
+            "repeat_num": self.repeat_num,
+        }
+
+
+def build_generator(label_dim: int, image_size: int, conv_dim: int = 64, repeat_num: int = 6,
+                    output: str = "image") -> Generator:
+    generator = Generator(label_dim, conv_dim, repeat_num, output, name="generator")
+    generator.build(((None, image_size, image_size, 3), (None, label_dim)))
+    return generator
+
+
+def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, repeat_num: int = 6) -> Discriminator:
+    discriminator = Discriminator(image_size, num_domains, conv_dim, repeat_num, name="discriminator")
+    discriminator.build((None, image_size, image_size, 3))
+    return discriminator

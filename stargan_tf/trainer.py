@@ -1,0 +1,175 @@
+"""The StarGAN training model: both networks, both optimizers and one train_step.
+
+One step = n_critic discriminator updates followed by one generator update.
+The data pipeline delivers each step's images as [B, n_critic, H, W, 3] so
+that no optimizer update sits inside a `tf.cond` (which distribution
+strategies reject) and a strategy can split the batch along B.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from stargan_tf.config import Config
+from stargan_tf.labels import LabelLayout
+from stargan_tf.losses import (
+    adversarial_loss,
+    classification_loss,
+    generator_adversarial_loss,
+    gradient_penalty,
+    reconstruction_loss,
+)
+from stargan_tf.models import Discriminator, Generator, build_discriminator, build_generator
+
+LOSS_NAMES = ("d_adv", "d_cls", "d_gp", "d_loss", "g_adv", "g_cls", "g_rec", "g_loss")
+
+
+@keras.saving.register_keras_serializable(package="stargan_tf")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant learning rate, then linear decay to exactly 0 over the last `decay_steps`.
+
+    `step` is the optimizer's own update counter.
+    """
+
+    def __init__(self, initial_learning_rate: float, total_steps: int, decay_steps: int) -> None:
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.total_steps = int(total_steps)
+        self.decay_steps = int(decay_steps)
+
+    def __call__(self, step: Any) -> tf.Tensor:
+        step = tf.cast(step, tf.float32)
+        lr = tf.constant(self.initial_learning_rate, tf.float32)
+        if self.decay_steps == 0:
+            return lr
+        start = float(self.total_steps - self.decay_steps)
+        fraction = tf.clip_by_value((step - start) / float(self.decay_steps), 0.0, 1.0)
+        return lr * (1.0 - fraction)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "total_steps": self.total_steps,
+            "decay_steps": self.decay_steps,
+        }
+
+
+class StarGAN(keras.Model):
+    """Trains G and D with WGAN-GP, domain classification and cycle reconstruction (Eqs. 5, 6, 8)."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        layout: LabelLayout,
+        lambda_cls: float = 1.0,
+        lambda_rec: float = 10.0,
+        lambda_gp: float = 10.0,
+        n_critic: int = 5,
+        adversarial: str = "wgan-gp",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.layout = layout
+        self.lambda_cls = lambda_cls
+        self.lambda_rec = lambda_rec
+        self.lambda_gp = lambda_gp
+        self.n_critic = n_critic
+        self.adversarial = adversarial
+        self.group_slices = layout.group_slices()
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        # The wrapper has no forward pass of its own; mark it built so Keras
+        # never tries to call it symbolically on images alone.
+        self.built = True
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
+                **kwargs: Any) -> None:
+        # No `optimizer`: Keras would build a third one on all of G's and D's variables.
+        super().compile(optimizer=None, **kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        # Built up front: needed under strategies, and before a checkpoint restore
+        # so the optimizer state (moments, step) is restored, not re-created.
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())
+
+    @property
+    def step(self) -> tf.Variable:
+        """Completed training steps (= generator updates)."""
+        return self.g_optimizer.iterations
+
+    def _replica_scale(self) -> float:
+        return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def _dataset_mask(self, labels: tf.Tensor) -> tf.Tensor | None:
+        return labels[:, self.layout.num_domains:] if self.layout.has_mask else None
+
+    def discriminator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor) -> dict[str, tf.Tensor]:
+        n_d = self.layout.num_domains
+        x_fake = tf.stop_gradient(self.generator((x_real, c_trg), training=True))
+        alpha = tf.random.uniform((tf.shape(x_real)[0], 1, 1, 1), dtype=tf.float32)
+        with tf.GradientTape() as tape:
+            src_real, cls_real = self.discriminator(x_real, training=True)
+            src_fake, _ = self.discriminator(x_fake, training=True)
+            d_adv = adversarial_loss(src_real, src_fake, self.adversarial)
+            d_cls = classification_loss(cls_real, c_org[:, :n_d], self.group_slices, self._dataset_mask(c_org))
+            d_gp = gradient_penalty(lambda x: self.discriminator(x, training=True)[0], x_real, x_fake, alpha)
+            d_loss = d_adv + self.lambda_cls * d_cls + self.lambda_gp * d_gp
+            scaled = d_loss * self._replica_scale()
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
+        return {"d_adv": d_adv, "d_cls": d_cls, "d_gp": d_gp, "d_loss": d_loss}
+
+    def generator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor) -> dict[str, tf.Tensor]:
+        n_d = self.layout.num_domains
+        with tf.GradientTape() as tape:
+            x_fake = self.generator((x_real, c_trg), training=True)
+            src_fake, cls_fake = self.discriminator(x_fake, training=True)
+            g_adv = generator_adversarial_loss(src_fake, self.adversarial)
+            g_cls = classification_loss(cls_fake, c_trg[:, :n_d], self.group_slices, self._dataset_mask(c_trg))
+            x_rec = self.generator((x_fake, c_org), training=True)
+            g_rec = reconstruction_loss(x_real, x_rec)
+            g_loss = g_adv + self.lambda_cls * g_cls + self.lambda_rec * g_rec
+            scaled = g_loss * self._replica_scale()
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
+        return {"g_adv": g_adv, "g_cls": g_cls, "g_rec": g_rec, "g_loss": g_loss}
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        images, labels = data  # [B, n_critic, H, W, 3], [B, n_critic, n_c]
+        for k in range(self.n_critic):
+            x_real, c_org = images[:, k], labels[:, k]
+            # Targets are the batch's own labels, shuffled (as the reference does):
+            # always valid label vectors of the same dataset, drawn from the data's distribution.
+            c_trg = tf.gather(c_org, tf.random.shuffle(tf.range(tf.shape(c_org)[0])))
+            d_logs = self.discriminator_step(x_real, c_org, c_trg)
+        g_logs = self.generator_step(x_real, c_org, c_trg)
+        for name, value in {**d_logs, **g_logs}.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def build_stargan(config: Config, layout: LabelLayout) -> StarGAN:
+    """Networks, optimizers and schedules for `config`; compiled and ready for `fit`."""
+    m, t, loss = config.model, config.train, config.loss
+    generator = build_generator(layout.label_dim, m.image_size, m.g_conv_dim, m.g_repeat_num, m.g_output)
+    discriminator = build_discriminator(m.image_size, layout.num_domains, m.d_conv_dim, m.d_repeat_num)
+    model = StarGAN(generator, discriminator, layout, loss.lambda_cls, loss.lambda_rec, loss.lambda_gp,
+                    t.n_critic, loss.adversarial, name="stargan")
+    # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
+    g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)
+    d_schedule = LinearDecay(t.d_lr, t.num_steps * t.n_critic, t.decay_steps * t.n_critic)
+    model.compile(
+        g_optimizer=keras.optimizers.Adam(g_schedule, beta_1=t.beta1, beta_2=t.beta2, name="g_adam"),
+        d_optimizer=keras.optimizers.Adam(d_schedule, beta_1=t.beta1, beta_2=t.beta2, name="d_adam"),
+        jit_compile=t.jit_compile,
+    )
+    return model
