@@ -1,0 +1,71 @@
+import keras
+import numpy as np
+import pytest
+
+from stargan_tf.models import Discriminator, Generator, build_discriminator, build_generator
+
+
+@pytest.mark.parametrize(
+    "label_dim, num_domains, image_size, g_params, d_params",
+    [
+        (5, 5, 128, 8_430_528, 44_762_048),  # CelebA (the paper's 53.2M total)
+        (8, 8, 128, 8_439_936, 44_786_624),  # RaFD
+        (15, 13, 256, 8_461_888, 45_147_072),  # joint CelebA + RaFD with the mask vector, 256 px
+    ],
+)
+def test_parameter_counts_match_the_paper_architecture(label_dim, num_domains, image_size, g_params, d_params):
+    assert build_generator(label_dim, image_size).count_params() == g_params
+    assert build_discriminator(image_size, num_domains).count_params() == d_params
+
+
+def test_shapes():
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    c = np.eye(3, dtype="float32")[[0, 2]]
+    g = build_generator(3, 32, conv_dim=8, repeat_num=1)
+    y = np.asarray(g((x, c)))
+    assert y.shape == (2, 32, 32, 3)
+    assert np.all(np.abs(y) <= 1.0)
+    d = build_discriminator(32, 3, conv_dim=8, repeat_num=4)
+    src, cls = d(x)
+    assert src.shape == (2, 2, 2, 1)
+    assert cls.shape == (2, 3)
+
+
+def test_generator_depends_on_the_label():
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    g = build_generator(2, 32, conv_dim=8, repeat_num=1)
+    a = np.asarray(g((x, np.array([[1, 0]], "float32"))))
+    b = np.asarray(g((x, np.array([[0, 1]], "float32"))))
+    assert np.abs(a - b).max() > 1e-4
+
+
+@pytest.mark.parametrize("output", ["image", "residual"])
+def test_generator_saves_and_loads_in_safe_mode(tmp_path, output):
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    c = np.eye(4, dtype="float32")[[1, 3]]
+    g = build_generator(4, 32, conv_dim=8, repeat_num=2, output=output)
+    g.save(tmp_path / "g.keras")
+    loaded = keras.models.load_model(tmp_path / "g.keras", safe_mode=True)
+    assert isinstance(loaded, Generator)
+    assert loaded.get_config()["output"] == output
+    np.testing.assert_allclose(np.asarray(loaded((x, c))), np.asarray(g((x, c))), atol=1e-6)
+
+
+def test_discriminator_saves_and_loads_in_safe_mode(tmp_path):
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    d = build_discriminator(32, 5, conv_dim=8, repeat_num=3)
+    d.save(tmp_path / "d.keras")
+    loaded = keras.models.load_model(tmp_path / "d.keras", safe_mode=True)
+    assert isinstance(loaded, Discriminator)
+    for ours, theirs in zip(d(x), loaded(x)):
+        np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=1e-6)
+
+
+def test_discriminator_rejects_sizes_its_classifier_cannot_cover():
+    with pytest.raises(ValueError, match="divisible"):
+        build_discriminator(48, 5, repeat_num=6)
+
+
+def test_unknown_generator_output_is_rejected():
+    with pytest.raises(ValueError, match="unknown generator output"):
+        Generator(5, output="attention")

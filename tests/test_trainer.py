@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from stargan_tf.data.pipeline import training_batches
+from stargan_tf.data.sources import load_source
+from stargan_tf.trainer import LOSS_NAMES, LinearDecay, build_stargan
+
+
+def test_linear_decay_endpoints():
+    schedule = LinearDecay(1e-4, total_steps=100, decay_steps=40)
+    assert float(schedule(0)) == pytest.approx(1e-4)
+    assert float(schedule(60)) == pytest.approx(1e-4)
+    assert float(schedule(80)) == pytest.approx(5e-5)
+    assert float(schedule(100)) == 0.0
+    assert float(schedule(150)) == 0.0
+    assert float(LinearDecay(1e-4, 100, 0)(100)) == pytest.approx(1e-4)
+    assert LinearDecay.from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_both_learning_rates_reach_zero_at_the_last_step(tiny_config):
+    tiny_config.train.decay_steps = 10
+    source = load_source(tiny_config)
+    model = build_stargan(tiny_config, source.layout)
+    n = tiny_config.train.n_critic
+    assert float(model.g_optimizer.learning_rate) == pytest.approx(tiny_config.train.g_lr)
+    model.g_optimizer.iterations.assign(tiny_config.train.num_steps)
+    model.d_optimizer.iterations.assign(tiny_config.train.num_steps * n)
+    assert float(model.g_optimizer.learning_rate) == 0.0
+    assert float(model.d_optimizer.learning_rate) == 0.0
+
+
+def test_training_batches_layout(tiny_config):
+    source = load_source(tiny_config)
+    images, labels = next(iter(training_batches(source, batch_size=3, n_critic=2)))
+    assert images.shape == (3, 2, 32, 32, 3)
+    assert labels.shape == (3, 2, source.layout.label_dim)
+    assert -1.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+
+
+def test_one_step_updates_both_networks_the_right_number_of_times(tiny_config):
+    source = load_source(tiny_config)
+    model = build_stargan(tiny_config, source.layout)
+    g_before = [w.numpy().copy() for w in model.generator.trainable_weights]
+    d_before = [w.numpy().copy() for w in model.discriminator.trainable_weights]
+    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    logs = model.train_step(batch)
+    assert set(logs) == set(LOSS_NAMES)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert int(model.g_optimizer.iterations) == 1
+    assert int(model.d_optimizer.iterations) == tiny_config.train.n_critic
+    assert any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(model.generator.trainable_weights, g_before))
+    assert any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(model.discriminator.trainable_weights, d_before))
+
+
+def test_discriminator_classification_loss_decreases_on_a_fixed_batch(tiny_config):
+    # A learning check: D's classifier fits the labels of a fixed batch within a few steps.
+    tiny_config.train.d_lr = 1e-3
+    source = load_source(tiny_config)
+    model = build_stargan(tiny_config, source.layout)
+    batch = next(iter(training_batches(source, 8, tiny_config.train.n_critic, flip=False)))
+    first = float(model.train_step(batch)["d_cls"])
+    for tracker in model.metrics:
+        tracker.reset_state()
+    for _ in range(15):
+        logs = model.train_step(batch)
+        for tracker in model.metrics:
+            tracker.reset_state()
+        last = float(logs["d_cls"])
+    assert last < 0.7 * first
