@@ -3,6 +3,8 @@
     python train.py --dataset synthetic                         # built-in synthetic faces, CPU-friendly
     python train.py --dataset synthetic --config configs/tiny.yaml --steps 20 --run-dir runs/tiny
     python train.py --dataset celeba --summary                  # parameter counts of the paper's model
+    python train.py --dataset celeba --celeba-dir data/celeba   # CelebA as in the paper
+    python train.py --dataset both --celeba-dir data/celeba --rafd-dir data/rafd   # joint, mask vector
     python train.py --config configs/synthetic.yaml --set train.g_lr=2e-4 --set model.g_conv_dim=48
 
 Re-running into an existing run directory resumes at its last checkpoint.
@@ -11,24 +13,51 @@ Re-running into an existing run directory resumes at its last checkpoint.
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import sys
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_CONFIGS = {
     "synthetic": "configs/synthetic.yaml",
     "synthetic-rafd": "configs/synthetic.yaml",
     "celeba": "configs/celeba.yaml",
     "rafd": "configs/rafd.yaml",
+    "affectnet": "configs/affectnet.yaml",
+    "folder": "configs/folder.yaml",
+    "both": "configs/both.yaml",
+}
+# Data flags and the config keys they set (see docs/datasets.md).
+PATH_FLAGS = {
+    "celeba_dir": "data.celeba.dir",
+    "rafd_dir": "data.rafd.dir",
+    "affectnet_dir": "data.affectnet.dir",
+    "affectnet_csv": "data.affectnet.csv",
+    "folder_dir": "data.folder.dir",
+    "labels_file": "data.folder.labels_file",
+    "tfrecord_dir": "data.tfrecord_dir",
 }
 HERE = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train StarGAN (Choi et al., CVPR 2018) with TensorFlow/Keras.")
-    parser.add_argument("--dataset", help="synthetic | synthetic-rafd | celeba | rafd (overrides data.dataset)")
+    parser.add_argument("--dataset", help="synthetic | synthetic-rafd | celeba | rafd | affectnet | folder | both "
+                                          "(overrides data.dataset)")
+    data = parser.add_argument_group("data (docs/datasets.md)")
+    data.add_argument("--celeba-dir", help="CelebA folder: img_align_celeba/, list_attr_celeba.txt, "
+                                           "optional list_eval_partition.txt")
+    data.add_argument("--celeba-source", choices=("raw", "tfds"), help="CelebA from --celeba-dir (raw) or "
+                                                                       "tensorflow_datasets (tfds)")
+    data.add_argument("--rafd-dir", help="RaFD folder: official file names, or one sub-folder per expression")
+    data.add_argument("--affectnet-dir", help="AffectNet image root (the CSV's paths are relative to it)")
+    data.add_argument("--affectnet-csv", help="AffectNet annotation CSV (default: <affectnet-dir>/training.csv)")
+    data.add_argument("--folder-dir", help="custom data: one sub-folder per domain, or the images of --labels-file")
+    data.add_argument("--labels-file", help="custom data: CSV/TXT 'filename,attr1,...' with 0/1 or -1/1 values")
+    data.add_argument("--datasets", help="with --dataset both: the two datasets, e.g. celeba,rafd or celeba,affectnet")
+    data.add_argument("--attributes", help="CelebA attributes, e.g. Black_Hair,Blond_Hair,Brown_Hair,Male,Young")
+    data.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of "
+                                                            "skipping it")
+    data.add_argument("--tfrecord-dir", help="decode the data once into TFRecord shards here and train from them")
     parser.add_argument("--config", help="YAML config (default: configs/<dataset>.yaml)")
     parser.add_argument("--run-dir", help="output directory (default: runs/<dataset>)")
     parser.add_argument("--steps", type=int, help="train until this step (overrides train.num_steps)")
@@ -49,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         config_path = args.config or DEFAULT_CONFIGS.get(args.dataset or "synthetic")
         if config_path and not Path(config_path).is_absolute() and not Path(config_path).exists():
             config_path = str(HERE / config_path)
-        overrides = list(args.set)
-        if args.dataset:
-            overrides.append(f"data.dataset={args.dataset}")
+        overrides = data_overrides(args) + list(args.set)
         if args.steps is not None:
             overrides.append(f"train.num_steps={args.steps}")
             base = load_config(config_path, [o for o in overrides if not o.startswith("train.")])
@@ -80,6 +107,26 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: the last checkpoint is kept; re-run the same command to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def data_overrides(args: argparse.Namespace) -> list[str]:
+    """The data flags as config overrides; paths are JSON-quoted so YAML keeps them strings."""
+    overrides = []
+    if args.dataset:
+        overrides.append(f"data.dataset={args.dataset}")
+    for flag, key in PATH_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    if args.celeba_source:
+        overrides.append(f"data.celeba.source={args.celeba_source}")
+    if args.datasets:
+        overrides.append(f"data.datasets={json.dumps([d.strip() for d in args.datasets.split(',') if d.strip()])}")
+    if args.attributes:
+        overrides.append(f"data.attributes={json.dumps([a.strip() for a in args.attributes.split(',') if a.strip()])}")
+    if args.strict:
+        overrides.append("data.strict=true")
+    return overrides
 
 
 def print_summary(config) -> int:

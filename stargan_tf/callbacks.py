@@ -62,8 +62,15 @@ class ScalarLogger(keras.callbacks.Callback):
         values = {k: float(v) for k, v in (logs or {}).items()}
         lrs = {"lr/generator": float(self.model.g_optimizer.learning_rate),
                "lr/discriminator": float(self.model.d_optimizer.learning_rate)}
+        per_dataset = getattr(self.model, "dataset_trackers", {})
         with self.writer.as_default(step=step):
             for name, value in values.items():
+                if name in per_dataset:
+                    # "celeba/d_cls": one TensorBoard section per dataset; skipped when the
+                    # window held no step of that dataset (its mean would read 0).
+                    if float(per_dataset[name].count) > 0:
+                        tf.summary.scalar(name, value)
+                    continue
                 tf.summary.scalar(f"{name[0].upper()}/{name}", value)
             for name, value in lrs.items():
                 tf.summary.scalar(name, value)
@@ -71,7 +78,7 @@ class ScalarLogger(keras.callbacks.Callback):
             tracker.reset_state()
         if self.print_lines:
             recent = np.median(self.step_times[-self.every:])
-            text = "  ".join(f"{k} {v:.4f}" for k, v in values.items())
+            text = "  ".join(f"{k} {v:.4f}" for k, v in values.items() if k not in per_dataset)
             print(f"step {step}  {text}  ({recent:.3f} s/step)", flush=True)
 
 

@@ -69,15 +69,78 @@ class SyntheticConfig:
     seed: int = 0
 
 
+# Every name `data.dataset` accepts; "both" trains on the two of `data.datasets` jointly.
+DATASET_NAMES = ("synthetic", "synthetic-rafd", "celeba", "rafd", "affectnet", "folder", "both")
+
+
+@dataclasses.dataclass
+class CelebAConfig:
+    dir: str = ""  # holds img_align_celeba/, list_attr_celeba.txt, optional list_eval_partition.txt
+    source: str = "raw"  # "raw" (files in `dir`) or "tfds" (tensorflow_datasets celeb_a)
+    tfds_dir: str = ""  # tensorflow_datasets data_dir; "" = its default (~/tensorflow_datasets)
+    crop_size: int = 178  # center crop before resizing (the paper's 178x178)
+
+
+@dataclasses.dataclass
+class RafdConfig:
+    dir: str = ""  # official file names in one folder, or one folder per expression
+    crop_size: int = 256  # center crop; 0 = the largest centered square
+    angles: list[int] = dataclasses.field(default_factory=list)  # camera angles to keep, e.g. [90]; [] = all
+
+
+@dataclasses.dataclass
+class AffectNetConfig:
+    dir: str = ""  # root that the CSV's image paths are relative to
+    csv: str = ""  # annotation file; "" = <dir>/training.csv
+    crop_size: int = 0  # center crop for rows without a face box; 0 = largest centered square
+
+
+@dataclasses.dataclass
+class FolderConfig:
+    dir: str = ""  # one sub-folder per domain, or the images a labels_file names
+    labels_file: str = ""  # CSV/TXT "filename,attr1,attr2,..." with 0/1 or -1/1 values (multi-label)
+    crop_size: int = 0  # center crop; 0 = the largest centered square
+
+
 @dataclasses.dataclass
 class DataConfig:
     dataset: str = "synthetic"
+    # With dataset "both": the two datasets trained jointly with the mask vector, in label order.
+    datasets: list[str] = dataclasses.field(default_factory=lambda: ["celeba", "rafd"])
     # Selected attributes; hair colors among them form a one-hot group.
     attributes: list[str] = dataclasses.field(
         default_factory=lambda: ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
     )
     shuffle_buffer: int = 4_096
+    # Held-out images per dataset (never trained on), capped at 10% of a small dataset.
+    # CelebA uses its official test partition instead when list_eval_partition.txt exists.
+    test_size: int = 2_000
+    # false: unreadable files are skipped, counted and named once; true: the first one is an error.
+    strict: bool = False
+    # When set, each dataset is decoded once into TFRecord shards here and training reads those.
+    tfrecord_dir: str = ""
+    decode_threads: int = 0  # parallel decoding calls; 0 = tf.data.AUTOTUNE
+    celeba: CelebAConfig = dataclasses.field(default_factory=CelebAConfig)
+    rafd: RafdConfig = dataclasses.field(default_factory=RafdConfig)
+    affectnet: AffectNetConfig = dataclasses.field(default_factory=AffectNetConfig)
+    folder: FolderConfig = dataclasses.field(default_factory=FolderConfig)
     synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+
+    def validate(self) -> None:
+        valid = ", ".join(DATASET_NAMES)
+        _require(self.dataset in DATASET_NAMES, f"unknown dataset {self.dataset!r} (valid: {valid})")
+        if self.dataset == "both":
+            _require(len(self.datasets) == 2 and len(set(self.datasets)) == 2,
+                     f"data.datasets must name two different datasets, got {self.datasets}")
+            for name in self.datasets:
+                _require(name in DATASET_NAMES and name != "both",
+                         f"data.datasets: unknown dataset {name!r} (valid: {valid.replace(', both', '')})")
+        _require(len(set(self.attributes)) == len(self.attributes), "data.attributes has duplicates")
+        _require(self.test_size >= 1, "data.test_size must be >= 1")
+        _require(self.decode_threads >= 0, "data.decode_threads must be >= 0")
+        _require(self.celeba.source in ("raw", "tfds"), "data.celeba.source must be 'raw' or 'tfds'")
+        for key in ("celeba", "rafd", "affectnet", "folder"):
+            _require(getattr(self, key).crop_size >= 0, f"data.{key}.crop_size must be >= 0")
 
 
 @dataclasses.dataclass
@@ -109,7 +172,7 @@ class Config:
                  f"train.decay_steps ({t.decay_steps}) must be in [0, train.num_steps ({t.num_steps})]; "
                  "set it with --set train.decay_steps=N")
         _require(t.g_lr > 0 and t.d_lr > 0, "train.g_lr and train.d_lr must be > 0")
-        _require(len(set(self.data.attributes)) == len(self.data.attributes), "data.attributes has duplicates")
+        self.data.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -82,6 +82,13 @@ class StarGAN(keras.Model):
         self.adversarial = adversarial
         self.group_slices = layout.group_slices()
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        # With several datasets, each loss also per dataset ("celeba/d_cls"): a step trains on one
+        # dataset only, so a tracker is updated with weight 1 on its own steps and 0 on the others
+        # (no tf.cond around anything). Metric names cannot contain "/", the log keys do.
+        self.dataset_trackers = {
+            f"{dataset.name}/{loss}": keras.metrics.Mean(name=f"{dataset.name}_{loss}")
+            for dataset in (layout.datasets if layout.has_mask else ()) for loss in LOSS_NAMES
+        }
         # The wrapper has no forward pass of its own; mark it built so Keras
         # never tries to call it symbolically on images alone.
         self.built = True
@@ -99,7 +106,7 @@ class StarGAN(keras.Model):
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        return list(self.trackers.values())
+        return list(self.trackers.values()) + list(self.dataset_trackers.values())
 
     @property
     def step(self) -> tf.Variable:
@@ -152,9 +159,16 @@ class StarGAN(keras.Model):
             c_trg = tf.gather(c_org, tf.random.shuffle(tf.range(tf.shape(c_org)[0])))
             d_logs = self.discriminator_step(x_real, c_org, c_trg)
         g_logs = self.generator_step(x_real, c_org, c_trg)
-        for name, value in {**d_logs, **g_logs}.items():
+        losses = {**d_logs, **g_logs}
+        for name, value in losses.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        if self.dataset_trackers:
+            # Each step holds one dataset: its mask column averages to 1, the others to 0.
+            share = tf.reduce_mean(labels[:, :, self.layout.num_domains:], axis=[0, 1])
+            for index, dataset in enumerate(self.layout.datasets):
+                for name, value in losses.items():
+                    self.dataset_trackers[f"{dataset.name}/{name}"].update_state(value, sample_weight=share[index])
+        return {name: tracker.result() for name, tracker in {**self.trackers, **self.dataset_trackers}.items()}
 
 
 def build_stargan(config: Config, layout: LabelLayout) -> StarGAN:

@@ -57,7 +57,7 @@ def test_discriminator_saves_and_loads_in_safe_mode(tmp_path):
     d.save(tmp_path / "d.keras")
     loaded = keras.models.load_model(tmp_path / "d.keras", safe_mode=True)
     assert isinstance(loaded, Discriminator)
-    for ours, theirs in zip(d(x), loaded(x)):
+    for ours, theirs in zip(d(x), loaded(x), strict=True):
         np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=1e-6)
 
 

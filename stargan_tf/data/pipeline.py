@@ -19,8 +19,10 @@ class DataSource:
     """What training needs from a dataset.
 
     `examples` yields single (image uint8 [H, W, 3], full label vector [n_c])
-    pairs in a fixed order; `sample_images`/`sample_labels` are held-out faces
-    (never trained on) for the sample grids.
+    pairs (file-backed datasets permute their file list on every pass);
+    `sample_images`/`sample_labels` are held-out faces (never trained on) for
+    the sample grids. A joint source (several datasets, mask vector) keeps
+    each dataset's own source in `parts`: training alternates between them.
     """
 
     layout: LabelLayout
@@ -28,6 +30,25 @@ class DataSource:
     num_examples: int
     sample_images: np.ndarray  # uint8 [N, H, W, 3]
     sample_labels: np.ndarray  # float32 [N, n_c]
+    parts: tuple[DataSource, ...] = ()
+
+
+def joint_source(parts: list[DataSource], num_samples: int) -> DataSource:
+    """One source over several datasets; sample faces are taken from each of them in turn."""
+    layout = parts[0].layout
+    share = [num_samples // len(parts) + (i < num_samples % len(parts)) for i in range(len(parts))]
+    share = [max(s, 1) for s in share]
+    examples = parts[0].examples
+    for part in parts[1:]:
+        examples = examples.concatenate(part.examples)
+    return DataSource(
+        layout=layout,
+        examples=examples,
+        num_examples=sum(p.num_examples for p in parts),
+        sample_images=np.concatenate([p.sample_images[:n] for p, n in zip(parts, share, strict=True)]),
+        sample_labels=np.concatenate([p.sample_labels[:n] for p, n in zip(parts, share, strict=True)]),
+        parts=tuple(parts),
+    )
 
 
 def to_model_range(images: tf.Tensor) -> tf.Tensor:
@@ -53,8 +74,16 @@ def training_batches(
 
     Each of a step's n_critic discriminator updates gets its own B images.
     The critic axis is second so a distribution strategy splits along B and
-    every replica still sees n_critic groups.
+    every replica still sees n_critic groups. A joint source yields whole
+    steps of one dataset, alternating datasets step by step (paper Sec. 3.2),
+    so every batch carries a single mask and the classification loss sees
+    one known label set at a time.
     """
+    if source.parts:
+        per_dataset = [training_batches(part, batch_size, n_critic, seed + i, shuffle_buffer, flip)
+                       for i, part in enumerate(source.parts)]
+        order = tf.data.Dataset.range(len(per_dataset)).repeat()
+        return tf.data.Dataset.choose_from_datasets(per_dataset, order).prefetch(tf.data.AUTOTUNE)
 
     def augment(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = to_model_range(image)

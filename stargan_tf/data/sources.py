@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
-from stargan_tf.config import Config
+from stargan_tf.config import DATASET_NAMES, Config
 from stargan_tf.data import synthetic
-from stargan_tf.data.pipeline import DataError, DataSource
-from stargan_tf.labels import LabelLayout, categorical_labels, celeba_style_labels
+from stargan_tf.data.pipeline import DataError, DataSource, joint_source
+from stargan_tf.labels import DatasetLabels, LabelLayout, categorical_labels, celeba_style_labels
 
-DATASETS = ("synthetic", "synthetic-rafd", "celeba", "rafd")
+DATASETS = DATASET_NAMES
 RAFD_EXPRESSIONS = synthetic.EXPRESSIONS  # RaFD's eight expressions in alphabetical (folder) order
 SYNTHETIC_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
+# Synthetic datasets trained jointly draw their people from disjoint identity ranges.
+_JOINT_IDENTITY_OFFSET = 1_000_000
 
 
-def layout_for(config: Config) -> LabelLayout:
-    """The label layout of the configured dataset, known without reading any data."""
-    name = config.data.dataset
+def dataset_names(config: Config) -> list[str]:
+    """The datasets a run trains on, in label order (two for "both")."""
+    return list(config.data.datasets) if config.data.dataset == "both" else [config.data.dataset]
+
+
+def dataset_labels(config: Config, name: str) -> DatasetLabels:
+    """One dataset's part of the label layout (folder datasets read their folder names or header)."""
     if name in ("synthetic", "celeba"):
         attributes = list(config.data.attributes)
         if name == "synthetic":
@@ -28,16 +37,33 @@ def layout_for(config: Config) -> LabelLayout:
         if not attributes:
             raise DataError("data.attributes is empty: select at least one attribute")
         try:
-            return LabelLayout((celeba_style_labels("celeba" if name == "celeba" else "synthetic", attributes),))
+            return celeba_style_labels(name, attributes)
         except ValueError as err:
             raise DataError(str(err)) from None
     if name in ("synthetic-rafd", "rafd"):
-        return LabelLayout((categorical_labels("rafd", RAFD_EXPRESSIONS),))
+        return categorical_labels("rafd", RAFD_EXPRESSIONS)
+    if name == "affectnet":
+        from stargan_tf.data.affectnet import EXPRESSIONS
+
+        return categorical_labels("affectnet", EXPRESSIONS)
+    if name == "folder":
+        from stargan_tf.data.folder import folder_labels
+
+        return folder_labels(config)
     raise DataError(f"unknown dataset {name!r} (valid: {', '.join(DATASETS)})")
 
 
-def _synthetic_labels(layout: LabelLayout, faces: list[synthetic.FaceAttributes]) -> np.ndarray:
-    (dataset,) = layout.datasets
+def layout_for(config: Config) -> LabelLayout:
+    """The label layout of the configured dataset(s), known without reading any images."""
+    parts = [dataset_labels(config, name) for name in dataset_names(config)]
+    try:
+        return LabelLayout(tuple(parts))
+    except ValueError as err:  # e.g. two datasets with a domain of the same name
+        raise DataError(f"datasets {' and '.join(dataset_names(config))} cannot be trained jointly: {err}") from None
+
+
+def _synthetic_labels(layout: LabelLayout, faces: list[synthetic.FaceAttributes], index: int = 0) -> np.ndarray:
+    dataset = layout.datasets[index]
     truth = {
         "Black_Hair": lambda f: f.hair == "black",
         "Blond_Hair": lambda f: f.hair == "blond",
@@ -47,16 +73,18 @@ def _synthetic_labels(layout: LabelLayout, faces: list[synthetic.FaceAttributes]
         **{e: (lambda f, e=e: f.expression == e) for e in synthetic.EXPRESSIONS},
     }
     own = np.array([[float(truth[name](face)) for name in dataset.names] for face in faces], np.float32)
-    return layout.unify(own)
+    return layout.unify(own, index)
 
 
-def synthetic_faces(config: Config, identity_ids: range, rng: np.random.Generator) -> list[synthetic.FaceAttributes]:
+def synthetic_faces(config: Config, identity_ids: range, rng: np.random.Generator,
+                    kind: str | None = None) -> list[synthetic.FaceAttributes]:
     """Attributes for each identity's images: CelebA-like sets vary hair/gender/age on a neutral face;
     RaFD-like sets keep each person's look and vary the expression."""
+    kind = kind or config.data.dataset
     per_identity = config.data.synthetic.images_per_identity
     faces = []
     for _ in identity_ids:
-        if config.data.dataset == "synthetic-rafd":
+        if kind == "synthetic-rafd":
             look = synthetic.random_attributes(rng)
             for _ in range(per_identity):
                 expression = synthetic.EXPRESSIONS[rng.integers(len(synthetic.EXPRESSIONS))]
@@ -68,20 +96,23 @@ def synthetic_faces(config: Config, identity_ids: range, rng: np.random.Generato
     return faces
 
 
-def _synthetic_source(config: Config, layout: LabelLayout) -> DataSource:
+def _synthetic_source(config: Config, layout: LabelLayout, index: int = 0, kind: str | None = None) -> DataSource:
     s = config.data.synthetic
+    if s.num_identities < 1 or s.images_per_identity < 1:
+        raise DataError("data.synthetic.num_identities and images_per_identity must be >= 1")
     size = config.model.image_size
-    rng = np.random.default_rng(s.seed)
-    train_ids = range(s.num_identities)
+    rng = np.random.default_rng([s.seed, index] if index else s.seed)
+    first = index * _JOINT_IDENTITY_OFFSET
+    train_ids = range(first, first + s.num_identities)
     # Held-out people: identity numbers after the training ones.
-    test_ids = range(s.num_identities, s.num_identities + max(s.test_identities, 1))
-    train_faces = synthetic_faces(config, train_ids, rng)
+    test_ids = range(train_ids.stop, train_ids.stop + max(s.test_identities, 1))
+    train_faces = synthetic_faces(config, train_ids, rng, kind)
     train_people = np.repeat(np.asarray(train_ids), s.images_per_identity)
     images = synthetic.render_batch(train_people, train_faces, size=size, seed=s.seed)
-    labels = _synthetic_labels(layout, train_faces)
+    labels = _synthetic_labels(layout, train_faces, index)
 
     n = config.train.num_sample_faces
-    test_faces = synthetic_faces(config, test_ids, rng)
+    test_faces = synthetic_faces(config, test_ids, rng, kind)
     test_people = np.repeat(np.asarray(test_ids), s.images_per_identity)
     # One face per held-out person, as many as the grid needs.
     pick = np.arange(0, len(test_faces), s.images_per_identity)[:n]
@@ -91,16 +122,49 @@ def _synthetic_source(config: Config, layout: LabelLayout) -> DataSource:
         examples=tf.data.Dataset.from_tensor_slices((images, labels)),
         num_examples=len(images),
         sample_images=sample_images,
-        sample_labels=_synthetic_labels(layout, [test_faces[i] for i in pick]),
+        sample_labels=_synthetic_labels(layout, [test_faces[i] for i in pick], index),
     )
 
 
-def load_source(config: Config) -> DataSource:
-    """Reads (or renders) the configured dataset. Raises DataError with a one-line message."""
+def _load_one(config: Config, layout: LabelLayout, index: int, name: str) -> DataSource:
+    if name.startswith("synthetic"):
+        return _synthetic_source(config, layout, index, name)
+    if name == "celeba":
+        from stargan_tf.data.celeba import load_celeba as loader
+    elif name == "rafd":
+        from stargan_tf.data.rafd import load_rafd as loader
+    elif name == "affectnet":
+        from stargan_tf.data.affectnet import load_affectnet as loader
+    else:
+        from stargan_tf.data.folder import load_folder as loader
+    return loader(config, layout, index)
+
+
+def _cache_key(config: Config, layout: LabelLayout, index: int, name: str) -> dict:
+    """What a dataset's preprocessed shards depend on; any change rewrites them."""
+    d = config.data
+    settings = dataclasses.asdict(getattr(d, name.replace("synthetic-rafd", "synthetic")))
+    for key in ("dir", "csv", "labels_file", "tfds_dir"):
+        if settings.get(key):
+            settings[key] = str(Path(settings[key]).expanduser().resolve())
+    return {"dataset": name, "index": index, "image_size": config.model.image_size, "layout": layout.to_dict(),
+            "attributes": list(d.attributes), "settings": settings, "test_size": d.test_size,
+            "seed": config.train.seed}
+
+
+def load_source(config: Config, log=print) -> DataSource:
+    """Reads (or renders) the configured dataset(s). Raises DataError with a one-line message."""
     layout = layout_for(config)
-    if config.data.dataset.startswith("synthetic"):
-        if config.data.synthetic.num_identities < 1 or config.data.synthetic.images_per_identity < 1:
-            raise DataError("data.synthetic.num_identities and images_per_identity must be >= 1")
-        return _synthetic_source(config, layout)
-    raise DataError(f"dataset {config.data.dataset!r} has no loader in this version; "
-                    "train on 'synthetic' or 'synthetic-rafd'")
+    names = dataset_names(config)
+    parts = []
+    for index, name in enumerate(names):
+        part = _load_one(config, layout, index, name)
+        if config.data.tfrecord_dir:
+            from stargan_tf.data.tfrecords import cached
+
+            directory = Path(config.data.tfrecord_dir).expanduser() / name
+            part = cached(part, directory, _cache_key(config, layout, index, name), log=log)
+        parts.append(part)
+    if len(parts) == 1:
+        return parts[0]
+    return joint_source(parts, config.train.num_sample_faces)

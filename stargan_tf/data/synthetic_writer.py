@@ -1,8 +1,9 @@
-"""Write the synthetic faces to disk in the real CelebA / RaFD file layouts.
+"""Write the synthetic faces to disk in the real dataset file layouts.
 
 Writing real-format files (rather than a private format) means the ordinary
-CelebA and RaFD loaders are exercised end to end on synthetic data.  Run as
-``python -m stargan_tf.data.synthetic --format celeba|rafd --out DIR --num N``.
+CelebA, RaFD, AffectNet and custom-data loaders are exercised end to end on
+synthetic data.  Run as
+``python -m stargan_tf.data.synthetic --format celeba|rafd|affectnet|folder|csv --out DIR --num N``.
 """
 
 from __future__ import annotations
@@ -183,38 +184,97 @@ def write_rafd(out: Path, num: int, width: int = 256, height: int = 256, seed: i
             written += 1
 
 
+# AffectNet's expression indices (0..7) for the synthetic expressions.
+AFFECTNET_INDEX = {"neutral": 0, "happy": 1, "sad": 2, "surprised": 3, "fearful": 4, "disgusted": 5,
+                   "angry": 6, "contemptuous": 7}
+AFFECTNET_HEADER = ("subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,"
+                    "expression,valence,arousal")
+
+
+def write_affectnet(out: Path, num: int, width: int = 256, height: int = 256, seed: int = 0) -> None:
+    """AffectNet layout: Manually_Annotated_Images/<sub>/<id>.jpg and training.csv with face boxes.
+
+    Each face is pasted at a random place on a larger canvas, so only the
+    annotated box crops it correctly; every 10th row has expression 8..10
+    (none / uncertain / no face), which loaders must skip.
+    """
+    rng = np.random.default_rng([seed, 5])
+    rows = [AFFECTNET_HEADER]
+    for i in range(num):
+        sub = f"{i // 50 + 1}"
+        (out / "Manually_Annotated_Images" / sub).mkdir(parents=True, exist_ok=True)
+        att = random_attributes(rng)
+        side = int(min(width, height) * rng.uniform(0.5, 0.8))
+        face = np.asarray(_render_rect(i, att, side, side, seed))
+        canvas = np.full((height, width, 3), rng.integers(0, 256, size=3), np.uint8)
+        x, y = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+        canvas[y: y + side, x: x + side] = face
+        name = f"{sub}/{i:05d}.jpg"
+        Image.fromarray(canvas).save(out / "Manually_Annotated_Images" / name, quality=_JPEG_QUALITY)
+        expression = 8 + i % 3 if i % 10 == 9 else AFFECTNET_INDEX[att.expression]
+        rows.append(f"{name},{x},{y},{side},{side},\"\",{expression},0.0,0.0")
+    (out / "training.csv").write_text("\n".join(rows) + "\n")
+
+
+def write_folder(out: Path, num: int, width: int = 64, height: int = 64, seed: int = 0) -> None:
+    """ImageFolder layout: one folder per hair color (black/, blond/, brown/)."""
+    rng = np.random.default_rng([seed, 3])
+    for i in range(num):
+        att = random_attributes(rng)
+        (out / att.hair).mkdir(parents=True, exist_ok=True)
+        _render_rect(i, att, width, height, seed).save(out / att.hair / f"{i:05d}.jpg", quality=_JPEG_QUALITY)
+
+
+def write_csv(out: Path, num: int, width: int = 64, height: int = 64, seed: int = 0) -> None:
+    """Multi-label layout: images/ and labels.csv "filename,Black_Hair,Blond_Hair,Brown_Hair,Male,Young" (0/1)."""
+    rng = np.random.default_rng([seed, 4])
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rows = ["filename,Black_Hair,Blond_Hair,Brown_Hair,Male,Young"]
+    for i in range(num):
+        att = random_attributes(rng)
+        name = f"images/{i:05d}.png"
+        _render_rect(i, att, width, height, seed).save(out / name)
+        values = [att.hair == h for h in HAIR_COLORS] + [att.male, att.young]
+        rows.append(name + "," + ",".join(str(int(v)) for v in values))
+    (out / "labels.csv").write_text("\n".join(rows) + "\n")
+
+
+WRITERS = {"celeba": write_celeba, "affectnet": write_affectnet, "folder": write_folder, "csv": write_csv}
+DEFAULT_SIZES = {"celeba": "178x218", "rafd": "256x256", "affectnet": "256x256", "folder": "64", "csv": "64"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     parser = _Parser(
         prog="python -m stargan_tf.data.synthetic",
-        description="Write a synthetic face dataset in CelebA or RaFD format.",
+        description="Write a synthetic face dataset in CelebA, RaFD, AffectNet or custom-data format.",
     )
-    parser.add_argument("--format", required=True, help="celeba or rafd")
+    parser.add_argument("--format", required=True, help=", ".join(DEFAULT_SIZES))
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--num", required=True, type=int, help="number of images")
-    parser.add_argument("--size", help="WIDTHxHEIGHT (default 178x218 celeba, 256x256 rafd)")
+    parser.add_argument("--size", help="WIDTHxHEIGHT (default 178x218 celeba, 256x256 rafd and affectnet, "
+                                       "64 folder and csv)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--layout", default="flat", help="rafd only: flat or folders")
     try:
         args = parser.parse_args(argv)
-        if args.format not in ("celeba", "rafd"):
-            raise _UsageError(f"unknown --format {args.format!r}; valid: celeba, rafd")
+        if args.format not in DEFAULT_SIZES:
+            raise _UsageError(f"unknown --format {args.format!r}; valid: {', '.join(DEFAULT_SIZES)}")
         if args.num < 1:
             raise _UsageError(f"--num must be at least 1, got {args.num}")
         if args.layout not in ("flat", "folders"):
             raise _UsageError(f"unknown --layout {args.layout!r}; valid: flat, folders")
         if args.layout == "folders" and args.format != "rafd":
             raise _UsageError("--layout folders is only supported for --format rafd")
-        default_size = "178x218" if args.format == "celeba" else "256x256"
-        width, height = parse_size(args.size or default_size)
+        width, height = parse_size(args.size or DEFAULT_SIZES[args.format])
     except _UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        if args.format == "celeba":
-            write_celeba(args.out, args.num, width, height, args.seed)
-        else:
+        if args.format == "rafd":
             write_rafd(args.out, args.num, width, height, args.seed, args.layout)
+        else:
+            WRITERS[args.format](args.out, args.num, width, height, args.seed)
     except OSError as exc:
         print(f"error: cannot write to {args.out}: {exc}", file=sys.stderr)
         return 2
