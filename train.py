@@ -6,6 +6,8 @@
     python train.py --dataset celeba --celeba-dir data/celeba   # CelebA as in the paper
     python train.py --dataset both --celeba-dir data/celeba --rafd-dir data/rafd   # joint, mask vector
     python train.py --config configs/synthetic.yaml --set train.g_lr=2e-4 --set model.g_conv_dim=48
+    python train.py --dataset celeba --celeba-dir data/celeba --precision bf16 --xla   # one GPU, fastest
+    python train.py --dataset celeba --celeba-dir data/celeba --strategy mirrored      # all local GPUs
 
 Re-running into an existing run directory resumes at its last checkpoint.
 """
@@ -66,6 +68,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true",
                         help="require an existing checkpoint in --run-dir (resuming is otherwise automatic)")
     parser.add_argument("--summary", action="store_true", help="print the networks' parameter counts and exit")
+    speed = parser.add_argument_group("devices and speed (docs/benchmarks.md)")
+    speed.add_argument("--strategy", help="auto | default | mirrored (all local GPUs; auto picks it when more than "
+                                          "one is visible) | multiworker (TF_CONFIG); sets train.strategy")
+    speed.add_argument("--precision", help="float32 | bf16 (recommended on GPUs) | float16 (loss-scaled, unstable "
+                                           "with the gradient penalty); sets train.precision")
+    speed.add_argument("--xla", action="store_true", help="compile the train step with XLA (one device only); "
+                                                          "sets train.jit_compile")
     return parser.parse_args(argv)
 
 
@@ -126,17 +135,22 @@ def data_overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"data.attributes={json.dumps([a.strip() for a in args.attributes.split(',') if a.strip()])}")
     if args.strict:
         overrides.append("data.strict=true")
+    if args.strategy:
+        overrides.append(f"train.strategy={json.dumps(args.strategy)}")
+    if args.precision:
+        overrides.append(f"train.precision={json.dumps(args.precision)}")
+    if args.xla:
+        overrides.append("train.jit_compile=true")
     return overrides
 
 
 def print_summary(config) -> int:
     from stargan_tf.data.sources import layout_for
-    from stargan_tf.models import build_discriminator, build_generator
+    from stargan_tf.models import build_networks
 
     layout = layout_for(config)
     m = config.model
-    generator = build_generator(layout.label_dim, m.image_size, m.g_conv_dim, m.g_repeat_num, m.g_output)
-    discriminator = build_discriminator(m.image_size, layout.num_domains, m.d_conv_dim, m.d_repeat_num)
+    generator, discriminator = build_networks(m, layout.label_dim, layout.num_domains)
     print(f"dataset {config.data.dataset}: image {m.image_size}x{m.image_size}, "
           f"n_d = {layout.num_domains} domains ({', '.join(layout.domain_names)}), n_c = {layout.label_dim}")
     print(f"G = {generator.count_params():,} parameters")

@@ -1,66 +1,128 @@
-"""Training speed: median seconds per step of the real train_step on random data.
+"""Training speed of the full 128x128 model, TensorFlow and PyTorch side by side in one run.
 
-    python -m benchmarks.train_speed --config configs/synthetic.yaml
-    python -m benchmarks.train_speed --config configs/celeba.yaml --steps 5
+    python -m benchmarks.train_speed                                   # CPU: batch 16, float32 and XLA
+    python -m benchmarks.train_speed --batches 16,32,64,128 --settings float32,bf16,bf16+xla   # a GPU
+    python -m benchmarks.train_speed --json docs/results/train_cpu.json
 
-One step = n_critic discriminator updates + one generator update; the JSON
-also gives seconds per D iteration (step / n_critic) to compare with the
-reference implementation's "iteration".
+An iteration is the reference implementation's: one discriminator update with
+gradient penalty, plus a generator update every n_critic (5) iterations, so
+seconds per iteration = t(D update) + t(G update) / n_critic, each timed as the
+median of `--repeats` calls of the real `StarGAN.discriminator_step` /
+`generator_step` (compiled with tf.function) on random data after one warm-up
+call. The PyTorch model (benchmarks/torch_stargan.py, fp32 eager) is timed on
+the same shapes in the same process, and every row prints TF / PyTorch.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import time
+import sys
+
+SETTINGS = {  # name -> (train.precision, XLA)
+    "float32": ("float32", False),
+    "xla": ("float32", True),
+    "bf16": ("bf16", False),
+    "bf16+xla": ("bf16", True),
+}
+N_CRITIC = 5
+IMAGE_SIZE = 128
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--steps", type=int, default=10, help="timed steps (after 2 warm-up steps)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", help="append the result as one JSON line to this file")
-    args = parser.parse_args(argv)
-
+def time_tensorflow(setting: str, batch: int, repeats: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
+    from benchmarks.common import median_seconds
     from stargan_tf.config import load_config
     from stargan_tf.data.sources import layout_for
     from stargan_tf.trainer import build_stargan
 
-    config = load_config(args.config, args.set)
+    precision, xla = SETTINGS[setting]
+    config = load_config(None, [f"train.precision={precision}", f"train.batch_size={batch}",
+                                "train.strategy=default"])
     layout = layout_for(config)
     model = build_stargan(config, layout)
-    t, size = config.train, config.model.image_size
     rng = np.random.default_rng(0)
-    images = tf.constant(rng.uniform(-1, 1, (t.batch_size, t.n_critic, size, size, 3)).astype("float32"))
-    labels = tf.constant(layout.sample_targets(rng, t.batch_size * t.n_critic).reshape(t.batch_size, t.n_critic, -1))
-    step = tf.function(model.train_step, jit_compile=t.jit_compile)
-    for _ in range(2):
-        step((images, labels))
-    times = []
-    for _ in range(args.steps):
-        begin = time.perf_counter()
-        logs = step((images, labels))
-        float(logs["g_loss"])
-        times.append(time.perf_counter() - begin)
-    median = float(np.median(times))
-    result = {
-        "config": args.config, "overrides": args.set, "image_size": size, "batch_size": t.batch_size,
-        "n_critic": t.n_critic, "seconds_per_step": round(median, 4),
-        "seconds_per_d_iteration": round(median / t.n_critic, 4),
-        "images_per_second": round(t.batch_size * t.n_critic / median, 2),
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus", "tensorflow": tf.__version__,
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    x = tf.constant(rng.uniform(-1, 1, (batch, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32"))
+    c_org = tf.constant(layout.sample_targets(rng, batch))
+    c_trg = tf.constant(layout.sample_targets(rng, batch))
+    d_step = tf.function(model.discriminator_step, jit_compile=xla)
+    g_step = tf.function(model.generator_step, jit_compile=xla)
+    d = median_seconds(lambda: float(d_step(x, c_org, c_trg)["d_loss"]), repeats)
+    g = median_seconds(lambda: float(g_step(x, c_org, c_trg)["g_loss"]), repeats)
+    return {"d_update_s": round(d, 4), "g_update_s": round(g, 4)}
+
+
+def time_torch(batch: int, repeats: int, device: str) -> dict:
+    import torch
+
+    from benchmarks.common import median_seconds
+    from benchmarks.torch_stargan import TorchStarGAN
+
+    torch.manual_seed(0)
+    model = TorchStarGAN(IMAGE_SIZE, 5, device=device)
+    x = torch.rand(batch, 3, IMAGE_SIZE, IMAGE_SIZE, device=device) * 2 - 1
+    c_org = torch.randint(0, 2, (batch, 5), device=device).float()
+    c_trg = torch.randint(0, 2, (batch, 5), device=device).float()
+    d = median_seconds(lambda: model.d_step(x, c_org, c_trg), repeats)
+    g = median_seconds(lambda: model.g_step(x, c_org, c_trg), repeats)
+    return {"d_update_s": round(d, 4), "g_update_s": round(g, 4)}
+
+
+def with_rates(row: dict, batch: int) -> dict:
+    iteration = row["d_update_s"] + row["g_update_s"] / N_CRITIC
+    return {**row, "s_per_iteration": round(iteration, 4), "iterations_per_s": round(1 / iteration, 3),
+            "images_per_s": round(batch / iteration, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", default="16", help="comma-separated batch sizes (default 16)")
+    parser.add_argument("--settings", default="float32,xla",
+                        help=f"comma-separated, from {', '.join(SETTINGS)} (default float32,xla)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed calls per update (median)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    unknown = [s for s in settings if s not in SETTINGS]
+    try:
+        batches = [int(b) for b in args.batches.split(",") if b.strip()]
+    except ValueError:
+        batches = []
+    if unknown or not batches or min(batches) < 1 or args.repeats < 1:
+        problem = f"unknown setting {unknown[0]!r}" if unknown else "--batches and --repeats must be positive"
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
+    import tensorflow as tf
+
+    from benchmarks.common import machine, ratio, write_json
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    rows = []
+    for batch in batches:
+        reference = None
+        if not args.no_torch:
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                print("note: torch is not installed (pip install -e .[bench]); no PyTorch baseline",
+                      file=sys.stderr)
+                args.no_torch = True
+            else:
+                reference = with_rates(time_torch(batch, args.repeats, "cuda" if gpu else "cpu"), batch)
+                rows.append({"framework": "pytorch", "setting": "float32 eager", "batch": batch, **reference})
+                print(f"batch {batch:4d}  pytorch float32 eager  {reference['s_per_iteration']:.3f} s/it  "
+                      f"{reference['images_per_s']:.1f} img/s", flush=True)
+        for setting in settings:
+            row = with_rates(time_tensorflow(setting, batch, args.repeats), batch)
+            row["tf_over_torch_time"] = ratio(row["s_per_iteration"], reference and reference["s_per_iteration"])
+            rows.append({"framework": "tensorflow", "setting": setting, "batch": batch, **row})
+            print(f"batch {batch:4d}  tensorflow {setting:10s}  {row['s_per_iteration']:.3f} s/it  "
+                  f"{row['images_per_s']:.1f} img/s  TF/PyTorch time {row['tf_over_torch_time']}", flush=True)
+    write_json(args.json, {"benchmark": "train", "image_size": IMAGE_SIZE, "n_critic": N_CRITIC,
+                           "repeats": args.repeats, "machine": machine(), "rows": rows})
     return 0
 
 

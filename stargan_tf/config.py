@@ -15,6 +15,10 @@ from typing import Any
 
 import yaml
 
+# Kept here (not imported from stargan_tf.distribute) so that loading a config never imports TensorFlow.
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+PRECISIONS = ("float32", "bf16", "float16")
+
 
 class ConfigError(ValueError):
     """A configuration problem that the user must fix (bad key or value)."""
@@ -30,6 +34,9 @@ class ModelConfig:
     # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)),
     # which starts at the identity mapping and learns much faster at small scale.
     g_output: str = "image"
+    # "input": labels concatenated to the image only (the paper); "modulated": also a
+    # label-dependent scale/shift after every normalization in G (faster to learn).
+    g_conditioning: str = "input"
 
 
 @dataclasses.dataclass
@@ -58,7 +65,16 @@ class TrainConfig:
     checkpoint_every: int = 2_000
     keep_checkpoints: int = 3
     num_sample_faces: int = 8
+    # XLA for the train step; single device only (turned off under a multi-replica strategy).
     jit_compile: bool = False
+    # auto | default | mirrored | multiworker (TF_CONFIG); see stargan_tf/distribute.py.
+    # batch_size is the global batch, split evenly across replicas.
+    strategy: str = "auto"
+    # float32 | bf16 (mixed_bfloat16, recommended on GPUs) | float16 (loss-scaled, unstable with the GP)
+    precision: str = "float32"
+    # true: each step's targets and GP factors come from the data pipeline (stateless seeds over the
+    # global batch), so a step gives the same result on any number of replicas.
+    replica_invariant: bool = False
 
 
 @dataclasses.dataclass
@@ -164,6 +180,7 @@ class Config:
             _require(getattr(m, key) >= 1, f"model.{key} must be >= 1")
         _require(m.g_repeat_num >= 0, "model.g_repeat_num must be >= 0")
         _require(m.g_output in ("image", "residual"), "model.g_output must be 'image' or 'residual'")
+        _require(m.g_conditioning in ("input", "modulated"), "model.g_conditioning must be 'input' or 'modulated'")
         _require(self.loss.adversarial == "wgan-gp", "loss.adversarial must be 'wgan-gp'")
         for key in ("batch_size", "num_steps", "n_critic", "log_every", "sample_every",
                     "checkpoint_every", "keep_checkpoints", "num_sample_faces"):
@@ -172,6 +189,13 @@ class Config:
                  f"train.decay_steps ({t.decay_steps}) must be in [0, train.num_steps ({t.num_steps})]; "
                  "set it with --set train.decay_steps=N")
         _require(t.g_lr > 0 and t.d_lr > 0, "train.g_lr and train.d_lr must be > 0")
+        _require(t.strategy in STRATEGIES, f"train.strategy must be one of {', '.join(STRATEGIES)}, "
+                                           f"got {t.strategy!r}")
+        _require(t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, "
+                                            f"got {t.precision!r}")
+        _require(not (t.jit_compile and t.strategy in ("mirrored", "multiworker")),
+                 f"train.jit_compile (XLA) is only supported on one device; use strategy default or auto, "
+                 f"not {t.strategy}")
         self.data.validate()
         return self
 

@@ -43,34 +43,81 @@ class InstanceNormalization(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="stargan_tf")
-class ResidualBlock(keras.layers.Layer):
-    """conv3x3-IN-ReLU-conv3x3-IN plus the identity (paper Table 4 bottleneck)."""
+class LabelModulation(keras.layers.Layer):
+    """Scales and shifts normalized features by the label: x * (1 + W_g c) + W_b c.
 
-    def __init__(self, filters: int, **kwargs: Any) -> None:
+    Instance normalization removes the constant label planes that the paper
+    concatenates to the input (only their border effects through zero padding
+    survive), so the generator learns to read the label slowly. Modulating
+    after each normalization (conditional instance norm) hands the label to
+    every layer. The projections start at zero, so a fresh layer is the identity.
+    """
+
+    def __init__(self, channels: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.scale = keras.layers.Dense(channels, kernel_initializer="zeros", name="scale")
+        self.shift = keras.layers.Dense(channels, kernel_initializer="zeros", name="shift")
+
+    def build(self, inputs_shape: Any, labels_shape: Any) -> None:
+        self.scale.build((None, labels_shape[-1]))
+        self.shift.build((None, labels_shape[-1]))
+
+    def call(self, inputs: Any, labels: Any) -> Any:
+        labels = ops.cast(labels, inputs.dtype)
+        scale = ops.expand_dims(ops.expand_dims(self.scale(labels), 1), 1)
+        shift = ops.expand_dims(ops.expand_dims(self.shift(labels), 1), 1)
+        return inputs * (1.0 + scale) + shift
+
+    def compute_output_shape(self, inputs_shape: Any, labels_shape: Any) -> Any:
+        return inputs_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="stargan_tf")
+class ResidualBlock(keras.layers.Layer):
+    """conv3x3-IN-ReLU-conv3x3-IN plus the identity (paper Table 4 bottleneck).
+
+    With `modulated=True` each normalization is followed by a `LabelModulation`
+    and the block is called as `block(x, labels)`.
+    """
+
+    def __init__(self, filters: int, modulated: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.filters = filters
+        self.modulated = modulated
         self.conv1 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv1")
         self.norm1 = InstanceNormalization(name="norm1")
         self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv2")
         self.norm2 = InstanceNormalization(name="norm2")
+        if modulated:
+            self.mod1 = LabelModulation(filters, name="mod1")
+            self.mod2 = LabelModulation(filters, name="mod2")
 
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.conv1.build(input_shape)
-        shape = (*input_shape[:-1], self.filters)
+    def build(self, inputs_shape: tuple[int | None, ...], labels_shape: Any = None) -> None:
+        self.conv1.build(inputs_shape)
+        shape = (*inputs_shape[:-1], self.filters)
         self.norm1.build(shape)
         self.conv2.build(shape)
         self.norm2.build(shape)
+        if self.modulated:
+            self.mod1.build(shape, labels_shape)
+            self.mod2.build(shape, labels_shape)
 
-    def call(self, inputs: Any) -> Any:
-        x = ops.relu(self.norm1(self.conv1(inputs)))
+    def call(self, inputs: Any, labels: Any = None) -> Any:
+        x = self.norm1(self.conv1(inputs))
+        x = ops.relu(self.mod1(x, labels) if self.modulated else x)
         x = self.norm2(self.conv2(x))
+        x = self.mod2(x, labels) if self.modulated else x
         return inputs + x
 
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return input_shape
+    def compute_output_shape(self, inputs_shape: tuple[int | None, ...], labels_shape: Any = None) -> Any:
+        return inputs_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "filters": self.filters}
+        return {**super().get_config(), "filters": self.filters, "modulated": self.modulated}
 
 
 @keras.saving.register_keras_serializable(package="stargan_tf")

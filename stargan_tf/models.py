@@ -15,9 +15,14 @@ from typing import Any
 import keras
 from keras import ops
 
-from stargan_tf.layers import InstanceNormalization, ResidualBlock, TileLabels
+from stargan_tf.config import ModelConfig
+from stargan_tf.layers import InstanceNormalization, LabelModulation, ResidualBlock, TileLabels
 
 GENERATOR_OUTPUTS = ("image", "residual")
+# "input": the label planes are concatenated to the image only (the paper).
+# "modulated": additionally, every normalization is followed by a label-dependent
+# scale and shift (conditional instance normalization); learns much faster.
+GENERATOR_CONDITIONING = ("input", "modulated")
 
 
 @keras.saving.register_keras_serializable(package="stargan_tf")
@@ -33,29 +38,37 @@ class Generator(keras.Model):
         conv_dim: int = 64,
         repeat_num: int = 6,
         output: str = "image",
+        conditioning: str = "input",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if output not in GENERATOR_OUTPUTS:
             raise ValueError(f"unknown generator output {output!r} (valid: {', '.join(GENERATOR_OUTPUTS)})")
+        if conditioning not in GENERATOR_CONDITIONING:
+            raise ValueError(f"unknown generator conditioning {conditioning!r} "
+                             f"(valid: {', '.join(GENERATOR_CONDITIONING)})")
         self.label_dim = label_dim
         self.conv_dim = conv_dim
         self.repeat_num = repeat_num
         self.output_kind = output
+        self.conditioning = conditioning
+        modulated = conditioning == "modulated"
 
         def conv_in(filters: int, kernel: int, stride: int, name: str, transpose: bool = False) -> list:
             conv_cls = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
-            return [
+            layers = [
                 conv_cls(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"),
                 InstanceNormalization(name=f"{name}_norm"),
-                keras.layers.ReLU(name=f"{name}_relu"),
             ]
+            if modulated:
+                layers.append(LabelModulation(filters, name=f"{name}_mod"))
+            return layers + [keras.layers.ReLU(name=f"{name}_relu")]
 
         self.tile = TileLabels(name="tile_labels")
         body = conv_in(conv_dim, 7, 1, "stem")
         body += conv_in(conv_dim * 2, 4, 2, "down1")
         body += conv_in(conv_dim * 4, 4, 2, "down2")
-        body += [ResidualBlock(conv_dim * 4, name=f"res{i + 1}") for i in range(repeat_num)]
+        body += [ResidualBlock(conv_dim * 4, modulated, name=f"res{i + 1}") for i in range(repeat_num)]
         body += conv_in(conv_dim * 2, 4, 2, "up1", transpose=True)
         body += conv_in(conv_dim, 4, 2, "up2", transpose=True)
         self.body = body
@@ -73,7 +86,8 @@ class Generator(keras.Model):
         images, labels = inputs
         x = self.tile(images, labels)
         for layer in self.body:
-            x = layer(x)
+            takes_labels = isinstance(layer, LabelModulation) or getattr(layer, "modulated", False)
+            x = layer(x, labels) if takes_labels else layer(x)
         x = ops.cast(self.to_rgb(x), "float32")
         if self.output_kind == "residual":
             x = x + ops.cast(images, "float32")
@@ -86,6 +100,7 @@ class Generator(keras.Model):
             "conv_dim": self.conv_dim,
             "repeat_num": self.repeat_num,
             "output": self.output_kind,
+            "conditioning": self.conditioning,
         }
 
 
@@ -144,8 +159,8 @@ class Discriminator(keras.Model):
 
 
 def build_generator(label_dim: int, image_size: int, conv_dim: int = 64, repeat_num: int = 6,
-                    output: str = "image") -> Generator:
-    generator = Generator(label_dim, conv_dim, repeat_num, output, name="generator")
+                    output: str = "image", conditioning: str = "input") -> Generator:
+    generator = Generator(label_dim, conv_dim, repeat_num, output, conditioning, name="generator")
     generator.build(((None, image_size, image_size, 3), (None, label_dim)))
     return generator
 
@@ -154,3 +169,11 @@ def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, r
     discriminator = Discriminator(image_size, num_domains, conv_dim, repeat_num, name="discriminator")
     discriminator.build((None, image_size, image_size, 3))
     return discriminator
+
+
+def build_networks(model: ModelConfig, label_dim: int, num_domains: int) -> tuple[Generator, Discriminator]:
+    """G and D as a config's `model` section describes them."""
+    generator = build_generator(label_dim, model.image_size, model.g_conv_dim, model.g_repeat_num,
+                                model.g_output, model.g_conditioning)
+    discriminator = build_discriminator(model.image_size, num_domains, model.d_conv_dim, model.d_repeat_num)
+    return generator, discriminator

@@ -4,6 +4,11 @@ One step = n_critic discriminator updates followed by one generator update.
 The data pipeline delivers each step's images as [B, n_critic, H, W, 3] so
 that no optimizer update sits inside a `tf.cond` (which distribution
 strategies reject) and a strategy can split the batch along B.
+
+Precision: layers are built under the Keras policy of `train.precision`;
+G's output, D's heads, instance-norm statistics and every loss stay float32.
+With float16 both optimizers are `LossScaleOptimizer`s and each loss is scaled
+by its optimizer before the gradient is taken.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from stargan_tf.config import Config
+from stargan_tf.distribute import precision_policy, wrap_optimizer
 from stargan_tf.labels import LabelLayout
 from stargan_tf.losses import (
     adversarial_loss,
@@ -22,7 +28,7 @@ from stargan_tf.losses import (
     gradient_penalty,
     reconstruction_loss,
 )
-from stargan_tf.models import Discriminator, Generator, build_discriminator, build_generator
+from stargan_tf.models import Discriminator, Generator, build_networks
 
 LOSS_NAMES = ("d_adv", "d_cls", "d_gp", "d_loss", "g_adv", "g_cls", "g_rec", "g_loss")
 
@@ -104,6 +110,12 @@ class StarGAN(keras.Model):
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        # Networks and optimizers are built in __init__/compile and there is no compiled loss, so
+        # nothing is left to build. Keras' version would pull the first batch and all-reduce it across
+        # replicas, which fails under MultiWorkerMirroredStrategy ("unsupported type PerReplica").
+        return None
+
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values()) + list(self.dataset_trackers.values())
@@ -113,16 +125,25 @@ class StarGAN(keras.Model):
         """Completed training steps (= generator updates)."""
         return self.g_optimizer.iterations
 
-    def _replica_scale(self) -> float:
-        return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
-
     def _dataset_mask(self, labels: tf.Tensor) -> tf.Tensor | None:
         return labels[:, self.layout.num_domains:] if self.layout.has_mask else None
 
-    def discriminator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor) -> dict[str, tf.Tensor]:
+    @staticmethod
+    def _scaled(loss: tf.Tensor, optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
+        """The loss whose gradient is applied: per-replica share, times the float16 loss scale if any."""
+        scaled = loss * (1.0 / tf.distribute.get_strategy().num_replicas_in_sync)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            scaled = optimizer.scale_loss(scaled)
+        return scaled
+
+    def discriminator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor,
+                           alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """One D update. `alpha` [B] (the GP's interpolation factors) is drawn here when not given."""
         n_d = self.layout.num_domains
         x_fake = tf.stop_gradient(self.generator((x_real, c_trg), training=True))
-        alpha = tf.random.uniform((tf.shape(x_real)[0], 1, 1, 1), dtype=tf.float32)
+        if alpha is None:
+            alpha = tf.random.uniform((tf.shape(x_real)[0],), dtype=tf.float32)
+        alpha = tf.reshape(tf.cast(alpha, tf.float32), (-1, 1, 1, 1))
         with tf.GradientTape() as tape:
             src_real, cls_real = self.discriminator(x_real, training=True)
             src_fake, _ = self.discriminator(x_fake, training=True)
@@ -130,7 +151,7 @@ class StarGAN(keras.Model):
             d_cls = classification_loss(cls_real, c_org[:, :n_d], self.group_slices, self._dataset_mask(c_org))
             d_gp = gradient_penalty(lambda x: self.discriminator(x, training=True)[0], x_real, x_fake, alpha)
             d_loss = d_adv + self.lambda_cls * d_cls + self.lambda_gp * d_gp
-            scaled = d_loss * self._replica_scale()
+            scaled = self._scaled(d_loss, self.d_optimizer)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         return {"d_adv": d_adv, "d_cls": d_cls, "d_gp": d_gp, "d_loss": d_loss}
@@ -145,19 +166,26 @@ class StarGAN(keras.Model):
             x_rec = self.generator((x_fake, c_org), training=True)
             g_rec = reconstruction_loss(x_real, x_rec)
             g_loss = g_adv + self.lambda_cls * g_cls + self.lambda_rec * g_rec
-            scaled = g_loss * self._replica_scale()
+            scaled = self._scaled(g_loss, self.g_optimizer)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
         return {"g_adv": g_adv, "g_cls": g_cls, "g_rec": g_rec, "g_loss": g_loss}
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        images, labels = data  # [B, n_critic, H, W, 3], [B, n_critic, n_c]
+        """`data` = (images [B, n_critic, H, W, 3], labels [B, n_critic, n_c]), optionally followed by
+        (targets [B, n_critic, n_c], alpha [B, n_critic]) from `distribute.with_step_randomness`."""
+        images, labels = data[0], data[1]
+        targets, alphas = (data[2], data[3]) if len(data) == 4 else (None, None)
         for k in range(self.n_critic):
             x_real, c_org = images[:, k], labels[:, k]
-            # Targets are the batch's own labels, shuffled (as the reference does):
-            # always valid label vectors of the same dataset, drawn from the data's distribution.
-            c_trg = tf.gather(c_org, tf.random.shuffle(tf.range(tf.shape(c_org)[0])))
-            d_logs = self.discriminator_step(x_real, c_org, c_trg)
+            if targets is None:
+                # Targets are the batch's own labels, shuffled (as the reference does):
+                # always valid label vectors of the same dataset, drawn from the data's distribution.
+                c_trg = tf.gather(c_org, tf.random.shuffle(tf.range(tf.shape(c_org)[0])))
+                d_logs = self.discriminator_step(x_real, c_org, c_trg)
+            else:
+                c_trg = targets[:, k]
+                d_logs = self.discriminator_step(x_real, c_org, c_trg, alphas[:, k])
         g_logs = self.generator_step(x_real, c_org, c_trg)
         losses = {**d_logs, **g_logs}
         for name, value in losses.items():
@@ -168,22 +196,35 @@ class StarGAN(keras.Model):
             for index, dataset in enumerate(self.layout.datasets):
                 for name, value in losses.items():
                     self.dataset_trackers[f"{dataset.name}/{name}"].update_state(value, sample_weight=share[index])
-        return {name: tracker.result() for name, tracker in {**self.trackers, **self.dataset_trackers}.items()}
+        logs = {name: tracker.result() for name, tracker in {**self.trackers, **self.dataset_trackers}.items()}
+        strategy = tf.distribute.get_strategy()
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        if multi_worker and strategy.extended._in_multi_worker_mode():
+            # fit() averages multi-worker logs with reduce(axis=0), which rejects scalars:
+            # give each value a length-1 axis, which that reduction removes again.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
 
-def build_stargan(config: Config, layout: LabelLayout) -> StarGAN:
-    """Networks, optimizers and schedules for `config`; compiled and ready for `fit`."""
+def build_stargan(config: Config, layout: LabelLayout, jit_compile: bool | None = None) -> StarGAN:
+    """Networks, optimizers and schedules for `config`; compiled and ready for `fit`.
+
+    Call inside `strategy.scope()` to train under a strategy. `jit_compile`
+    overrides `train.jit_compile` (the runner turns XLA off under a multi-replica strategy).
+    """
     m, t, loss = config.model, config.train, config.loss
-    generator = build_generator(layout.label_dim, m.image_size, m.g_conv_dim, m.g_repeat_num, m.g_output)
-    discriminator = build_discriminator(m.image_size, layout.num_domains, m.d_conv_dim, m.d_repeat_num)
-    model = StarGAN(generator, discriminator, layout, loss.lambda_cls, loss.lambda_rec, loss.lambda_gp,
-                    t.n_critic, loss.adversarial, name="stargan")
+    with precision_policy(t.precision):
+        generator, discriminator = build_networks(m, layout.label_dim, layout.num_domains)
+        model = StarGAN(generator, discriminator, layout, loss.lambda_cls, loss.lambda_rec, loss.lambda_gp,
+                        t.n_critic, loss.adversarial, name="stargan")
     # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
     g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)
     d_schedule = LinearDecay(t.d_lr, t.num_steps * t.n_critic, t.decay_steps * t.n_critic)
+    g_adam = keras.optimizers.Adam(g_schedule, beta_1=t.beta1, beta_2=t.beta2, name="g_adam")
+    d_adam = keras.optimizers.Adam(d_schedule, beta_1=t.beta1, beta_2=t.beta2, name="d_adam")
     model.compile(
-        g_optimizer=keras.optimizers.Adam(g_schedule, beta_1=t.beta1, beta_2=t.beta2, name="g_adam"),
-        d_optimizer=keras.optimizers.Adam(d_schedule, beta_1=t.beta1, beta_2=t.beta2, name="d_adam"),
-        jit_compile=t.jit_compile,
+        g_optimizer=wrap_optimizer(g_adam, t.precision),
+        d_optimizer=wrap_optimizer(d_adam, t.precision),
+        jit_compile=t.jit_compile if jit_compile is None else jit_compile,
     )
     return model

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from stargan_tf.layers import InstanceNormalization, ResidualBlock, TileLabels
+from stargan_tf.layers import InstanceNormalization, LabelModulation, ResidualBlock, TileLabels
 
 
 def test_instance_norm_matches_definition():
@@ -33,7 +33,8 @@ def test_instance_norm_is_per_sample():
 
 
 def test_layers_serialize():
-    for layer in (InstanceNormalization(epsilon=1e-3), ResidualBlock(8), TileLabels()):
+    for layer in (InstanceNormalization(epsilon=1e-3), ResidualBlock(8), ResidualBlock(8, modulated=True),
+                  LabelModulation(4), TileLabels()):
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
 
@@ -50,3 +51,26 @@ def test_tile_labels_concatenates_constant_planes():
 def test_residual_block_keeps_shape():
     x = np.random.default_rng(3).normal(size=(2, 8, 8, 16)).astype("float32")
     assert ResidualBlock(16)(x).shape == (2, 8, 8, 16)
+
+
+def test_label_modulation_starts_as_identity_and_then_depends_on_the_label():
+    x = np.random.default_rng(4).normal(size=(2, 4, 4, 3)).astype("float32")
+    labels = np.array([[1, 0], [0, 1]], "float32")
+    layer = LabelModulation(3)
+    np.testing.assert_allclose(np.asarray(layer(x, labels)), x, atol=1e-6)
+    layer.scale.kernel.assign(np.array([[1.0, 0, 0], [0, 0, 0]], "float32"))
+    layer.shift.kernel.assign(np.array([[0, 0, 0], [0, 0, 0.5]], "float32"))
+    out = np.asarray(layer(x, labels))
+    np.testing.assert_allclose(out[0, ..., 0], 2 * x[0, ..., 0], atol=1e-6)  # scale (1 + 1) for label 0
+    np.testing.assert_allclose(out[1, ..., 2], x[1, ..., 2] + 0.5, atol=1e-6)  # shift 0.5 for label 1
+
+
+def test_modulated_residual_block_uses_the_label():
+    x = np.random.default_rng(5).normal(size=(1, 8, 8, 4)).astype("float32")
+    block = ResidualBlock(4, modulated=True)
+    a = np.asarray(block(x, np.array([[1.0, 0.0]], "float32")))
+    block.mod1.shift.kernel.assign(np.ones((2, 4), "float32"))
+    b = np.asarray(block(x, np.array([[1.0, 0.0]], "float32")))
+    c = np.asarray(block(x, np.array([[0.0, 0.0]], "float32")))
+    assert np.abs(a - b).max() > 1e-3
+    np.testing.assert_allclose(c, a, atol=1e-5)

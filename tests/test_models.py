@@ -39,15 +39,17 @@ def test_generator_depends_on_the_label():
     assert np.abs(a - b).max() > 1e-4
 
 
-@pytest.mark.parametrize("output", ["image", "residual"])
-def test_generator_saves_and_loads_in_safe_mode(tmp_path, output):
+@pytest.mark.parametrize("output, conditioning", [("image", "input"), ("residual", "input"),
+                                                  ("residual", "modulated")])
+def test_generator_saves_and_loads_in_safe_mode(tmp_path, output, conditioning):
     x = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     c = np.eye(4, dtype="float32")[[1, 3]]
-    g = build_generator(4, 32, conv_dim=8, repeat_num=2, output=output)
+    g = build_generator(4, 32, conv_dim=8, repeat_num=2, output=output, conditioning=conditioning)
     g.save(tmp_path / "g.keras")
     loaded = keras.models.load_model(tmp_path / "g.keras", safe_mode=True)
     assert isinstance(loaded, Generator)
     assert loaded.get_config()["output"] == output
+    assert loaded.get_config()["conditioning"] == conditioning
     np.testing.assert_allclose(np.asarray(loaded((x, c))), np.asarray(g((x, c))), atol=1e-6)
 
 
@@ -66,6 +68,16 @@ def test_discriminator_rejects_sizes_its_classifier_cannot_cover():
         build_discriminator(48, 5, repeat_num=6)
 
 
-def test_unknown_generator_output_is_rejected():
+def test_unknown_generator_options_are_rejected():
     with pytest.raises(ValueError, match="unknown generator output"):
         Generator(5, output="attention")
+    with pytest.raises(ValueError, match="unknown generator conditioning"):
+        Generator(5, conditioning="adain")
+
+
+def test_modulated_conditioning_adds_only_the_label_projections():
+    # Per normalization: two Dense(label_dim -> C) with bias; 5 conv norms + 2 per residual block.
+    plain = build_generator(5, 32, conv_dim=8, repeat_num=2).count_params()
+    modulated = build_generator(5, 32, conv_dim=8, repeat_num=2, conditioning="modulated").count_params()
+    channels = [8, 16, 32, 16, 8] + [32] * 4
+    assert modulated - plain == sum(2 * (5 * c + c) for c in channels)

@@ -62,7 +62,8 @@ def layout_for(config: Config) -> LabelLayout:
         raise DataError(f"datasets {' and '.join(dataset_names(config))} cannot be trained jointly: {err}") from None
 
 
-def _synthetic_labels(layout: LabelLayout, faces: list[synthetic.FaceAttributes], index: int = 0) -> np.ndarray:
+def synthetic_labels(layout: LabelLayout, faces: list[synthetic.FaceAttributes], index: int = 0) -> np.ndarray:
+    """Full label vectors [N, n_c] of rendered faces, as members of dataset `index` of `layout`."""
     dataset = layout.datasets[index]
     truth = {
         "Black_Hair": lambda f: f.hair == "black",
@@ -77,11 +78,11 @@ def _synthetic_labels(layout: LabelLayout, faces: list[synthetic.FaceAttributes]
 
 
 def synthetic_faces(config: Config, identity_ids: range, rng: np.random.Generator,
-                    kind: str | None = None) -> list[synthetic.FaceAttributes]:
+                    kind: str | None = None, per_identity: int | None = None) -> list[synthetic.FaceAttributes]:
     """Attributes for each identity's images: CelebA-like sets vary hair/gender/age on a neutral face;
     RaFD-like sets keep each person's look and vary the expression."""
     kind = kind or config.data.dataset
-    per_identity = config.data.synthetic.images_per_identity
+    per_identity = per_identity or config.data.synthetic.images_per_identity
     faces = []
     for _ in identity_ids:
         if kind == "synthetic-rafd":
@@ -96,20 +97,26 @@ def synthetic_faces(config: Config, identity_ids: range, rng: np.random.Generato
     return faces
 
 
+def synthetic_identities(config: Config, index: int = 0) -> tuple[range, range]:
+    """Identity ids of synthetic dataset `index`: (training people, held-out people)."""
+    s = config.data.synthetic
+    first = index * _JOINT_IDENTITY_OFFSET
+    train_ids = range(first, first + s.num_identities)
+    # Held-out people: identity numbers after the training ones.
+    return train_ids, range(train_ids.stop, train_ids.stop + max(s.test_identities, 1))
+
+
 def _synthetic_source(config: Config, layout: LabelLayout, index: int = 0, kind: str | None = None) -> DataSource:
     s = config.data.synthetic
     if s.num_identities < 1 or s.images_per_identity < 1:
         raise DataError("data.synthetic.num_identities and images_per_identity must be >= 1")
     size = config.model.image_size
     rng = np.random.default_rng([s.seed, index] if index else s.seed)
-    first = index * _JOINT_IDENTITY_OFFSET
-    train_ids = range(first, first + s.num_identities)
-    # Held-out people: identity numbers after the training ones.
-    test_ids = range(train_ids.stop, train_ids.stop + max(s.test_identities, 1))
+    train_ids, test_ids = synthetic_identities(config, index)
     train_faces = synthetic_faces(config, train_ids, rng, kind)
     train_people = np.repeat(np.asarray(train_ids), s.images_per_identity)
     images = synthetic.render_batch(train_people, train_faces, size=size, seed=s.seed)
-    labels = _synthetic_labels(layout, train_faces, index)
+    labels = synthetic_labels(layout, train_faces, index)
 
     n = config.train.num_sample_faces
     test_faces = synthetic_faces(config, test_ids, rng, kind)
@@ -122,7 +129,7 @@ def _synthetic_source(config: Config, layout: LabelLayout, index: int = 0, kind:
         examples=tf.data.Dataset.from_tensor_slices((images, labels)),
         num_examples=len(images),
         sample_images=sample_images,
-        sample_labels=_synthetic_labels(layout, [test_faces[i] for i in pick], index),
+        sample_labels=synthetic_labels(layout, [test_faces[i] for i in pick], index),
     )
 
 

@@ -1,0 +1,58 @@
+"""Shared helpers of the benchmarks: timing, machine description, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of `fn()` over `repeats` calls after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def machine() -> dict[str, str]:
+    """CPU model, core count and accelerator, for the results table."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    gpu = ""
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        gpu = f"{len(gpus)} x {details.get('device_name', 'GPU')}"
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "gpu": gpu or "none", "tensorflow": tf.__version__,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def ratio(tf_value: float | None, torch_value: float | None) -> float | None:
+    """TF / PyTorch for a time (lower is better for TF); None when either side is missing."""
+    if not tf_value or not torch_value:
+        return None
+    return round(tf_value / torch_value, 3)
+
+
+def write_json(path: str | None, payload: dict) -> None:
+    print(json.dumps(payload, indent=1))
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=1) + "\n")

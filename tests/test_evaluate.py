@@ -1,0 +1,83 @@
+"""End to end: a tiny joint synthetic model, a tiny judge, and `python -m stargan_tf.evaluate`."""
+
+import json
+
+import numpy as np
+import pytest
+
+from stargan_tf import evaluate
+from stargan_tf.config import load_config
+from stargan_tf.metrics import fid
+from tests.conftest import ROOT
+
+TINY = ["train.num_steps=4", "train.checkpoint_every=4", "train.sample_every=4", "train.log_every=2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from stargan_tf.run import train
+
+    run_dir = tmp_path_factory.mktemp("eval") / "run"
+    config = load_config(ROOT / "configs" / "tiny_both.yaml", TINY)
+    train(config, run_dir, log=lambda *_: None, verbose=0)
+    judge = evaluate.train_judge(config, run_dir / "eval" / "classifier.keras", steps=6, batch_size=8, width=4,
+                                 num=4, log=lambda *_: None)
+    return run_dir, config, judge
+
+
+def test_train_judge_reports_held_out_accuracy(tiny_run):
+    run_dir, config, judge = tiny_run
+    assert (run_dir / "eval" / "classifier.keras").is_file()
+    assert judge["held_out_images"] == 8  # 4 per dataset
+    assert set(judge["accuracy"]) <= set(config.data.attributes) | {"angry", "contemptuous", "disgusted",
+                                                                       "fearful", "happy", "neutral", "sad",
+                                                                       "surprised"}
+    assert 0.0 <= judge["accuracy_min"] <= judge["accuracy_mean"] <= 1.0
+
+
+def test_evaluate_run_writes_metrics_table_grid_and_scalars(tiny_run):
+    run_dir, config, _ = tiny_run
+    weights = np.random.default_rng(0).normal(size=(3, 8))
+    # A test-built random feature map: its distances must never be labelled FID/KID.
+    extractor = fid.FeatureExtractor(lambda images: images.mean(axis=(1, 2)) @ weights, "random")
+    lines = []
+    metrics = evaluate.evaluate_run(run_dir, config, num=3, extractor=extractor, log=lines.append)
+    saved = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    assert saved["step"] == 4 and saved["num_images"] == 6
+    assert set(saved["per_domain"]) == set(saved["domains"]) and len(saved["domains"]) == 13
+    for key in ("target_accuracy_mean", "target_accuracy_min", "classifier_real_accuracy_mean", "kept_accuracy",
+                "reconstruction_l1", "gt_l1", "baseline_l1", "gt_l1_ratio", "gt_psnr", "identity_psnr",
+                "frechet_distance[random]", "kernel_distance[random]"):
+        assert saved[key] is not None, key
+    assert not any(key.startswith(("fid", "kid")) for key in saved)
+    assert 0.0 <= metrics["target_accuracy_mean"] <= 1.0 and metrics["reconstruction_l1"] > 0.0
+    table = (run_dir / "eval" / "metrics.md").read_text()
+    assert "| happy |" in table and "ground-truth L1" in table and table.rstrip("\n") in lines
+    assert (run_dir / "eval" / "grid.png").is_file()
+    assert list((run_dir / "logs" / "eval").glob("events.out.tfevents.*"))
+
+
+def test_cli_evaluates_and_notes_missing_fid_weights(tiny_run, capsys):
+    run_dir, _, _ = tiny_run
+    assert evaluate.main(["--run-dir", str(run_dir), "--num", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "target-attribute accuracy" in out and "pass --inception-weights" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "--run-dir RUN is required"),
+    (["--run-dir", "nowhere"], "not a run directory"),
+    (["--run-dir", "RUN", "--inception-weights", "missing.h5"], "InceptionV3 weights file not found"),
+    (["--run-dir", "RUN", "--classifier", "missing.keras"], "classifier file not found"),
+    (["--run-dir", "RUN", "--classifier", "RUN/generator.keras"], "is not a judging classifier"),
+    (["--run-dir", "RUN", "--num", "1"], "--num must be >= 2"),
+    (["--run-dir", "RUN", "--dataset", "synthetic"], "other labels than the run"),
+    (["train-classifier"], "give --out PATH"),
+    (["train-classifier", "--run-dir", "RUN", "--out", "judge.h5"], "--out must end in .keras"),
+])
+def test_cli_bad_input_is_one_line_error(tiny_run, capsys, argv, message):
+    run_dir, _, _ = tiny_run
+    argv = [a.replace("RUN", str(run_dir)) for a in argv]
+    assert evaluate.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
