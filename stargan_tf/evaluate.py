@@ -67,7 +67,11 @@ def judge_batches(source: Any, batch_size: int, seed: int, shuffle_buffer: int) 
     parts = source.parts or (source,)
     streams = [part.examples.shuffle(min(shuffle_buffer, max(part.num_examples, 1)), seed=seed + i).repeat()
                for i, part in enumerate(parts)]
-    examples = streams[0] if len(streams) == 1 else tf.data.Dataset.sample_from_datasets(streams, seed=seed)
+    # Each dataset is drawn in proportion to its number of domains, so that e.g. eight expressions
+    # get as many examples per domain as five attributes.
+    sizes = [len(dataset.names) for dataset in source.layout.datasets]
+    weights = [n / sum(sizes) for n in sizes]
+    examples = streams[0] if len(streams) == 1 else tf.data.Dataset.sample_from_datasets(streams, weights, seed=seed)
 
     def augment(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         # Flips and shifts of a few pixels: the judge must not rely on where exactly a face sits.
