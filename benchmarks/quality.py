@@ -36,7 +36,7 @@ TARGETS = [
     ("gt_l1_ratio", "ground-truth L1 / do-nothing L1", "<=", 0.35),
     ("reconstruction_l1", "reconstruction L1", "<=", 0.05),
 ]
-FULL = {"judge_steps": 3000, "judge_width": 16, "num": 500}
+FULL = {"judge_steps": 4000, "judge_width": 16, "num": 500}
 # The smoke run shrinks everything so the whole pipeline runs in a minute or two.
 QUICK = {"judge_steps": 40, "judge_width": 8, "num": 12}
 QUICK_OVERRIDES = [

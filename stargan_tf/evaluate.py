@@ -245,7 +245,7 @@ def _parser(train: bool) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(prog="python -m stargan_tf.evaluate train-classifier",
                                          description="Train the judging classifier on real images.")
         parser.add_argument("--out", help=f"output .keras file (default: RUN/eval/{CLASSIFIER_FILE})")
-        parser.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+        parser.add_argument("--steps", type=int, default=4000, help="training steps (default 4000)")
         parser.add_argument("--width", type=int, default=16, help="base width of the ResNet (default 16)")
     else:
         parser = argparse.ArgumentParser(prog="python -m stargan_tf.evaluate", description=__doc__.splitlines()[0])

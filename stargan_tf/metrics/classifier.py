@@ -36,12 +36,14 @@ class AttributeClassifier(keras.Model):
         self.width = width
         self.stem = [layers.Conv2D(width, 3, padding="same", use_bias=False), layers.BatchNormalization(),
                      layers.ReLU()]
-        # One strided residual stage per halving down to 8x8; widths double up to 8x.
-        self.stages = []
+        # A full-resolution stage first: expressions differ by lines a pixel or two wide
+        # (a mouth's curvature, a raised brow) that a stride-2 start would blur away.
+        # Then one strided residual stage per halving down to 8x8; widths double up to 8x.
+        self.stages = [self._block(width, 1)]
         filters, size = width, image_size
         while size > 8:
             filters = min(filters * 2, width * 8)
-            self.stages.append(self._block(filters))
+            self.stages.append(self._block(filters, 2))
             size //= 2
         # Flattening (not global pooling) keeps where a feature is: a mouth shape means
         # an expression only at the mouth.
@@ -51,12 +53,12 @@ class AttributeClassifier(keras.Model):
         self.head = layers.Dense(self.layout.num_domains)
 
     @staticmethod
-    def _block(filters: int) -> dict[str, list]:
+    def _block(filters: int, stride: int) -> dict[str, list]:
         return {
-            "main": [layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False),
+            "main": [layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False),
                      layers.BatchNormalization(), layers.ReLU(),
                      layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization()],
-            "skip": [layers.Conv2D(filters, 1, strides=2, use_bias=False), layers.BatchNormalization()],
+            "skip": [layers.Conv2D(filters, 1, strides=stride, use_bias=False), layers.BatchNormalization()],
         }
 
     def build(self, input_shape: Any) -> None:
