@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from stargan_tf.checkpoints import TrainingCheckpoint, save_generator
+from stargan_tf.data.pipeline import from_uint8
 from stargan_tf.grid import domain_grid, save_png
 
 
@@ -88,7 +89,7 @@ class SampleGrid(keras.callbacks.Callback):
     def __init__(self, images: np.ndarray, labels: np.ndarray, layout, directory: str | Path,
                  writer: tf.summary.SummaryWriter, every: int) -> None:
         super().__init__()
-        self.images = (np.asarray(images, np.float32) / 127.5 - 1.0) if images.dtype == np.uint8 else images
+        self.images = from_uint8(images) if images.dtype == np.uint8 else images
         self.labels = labels
         self.layout = layout
         self.directory = Path(directory)

@@ -91,6 +91,7 @@ def train_judge(config: Any, out: Path, steps: int, batch_size: int = 32, width:
     import keras
     import numpy as np
 
+    from stargan_tf.data.pipeline import from_uint8
     from stargan_tf.data.sources import load_source
     from stargan_tf.metrics.classifier import decide, domain_accuracy, predict_logits, train_classifier
     from stargan_tf.metrics.ground_truth import eval_set
@@ -99,7 +100,7 @@ def train_judge(config: Any, out: Path, steps: int, batch_size: int = 32, width:
     source = load_source(config, log=log)
     held_out = eval_set(config, num)
     batches = judge_batches(source, batch_size, config.train.seed, config.data.shuffle_buffer)
-    validation = (held_out.images.astype(np.float32) / 127.5 - 1.0, held_out.labels)
+    validation = (from_uint8(held_out.images), held_out.labels)
     log(f"Training the judging classifier for {steps} steps on {source.num_examples} images")
     model = train_classifier(source.layout, batches, config.model.image_size, steps, width,
                              validation=validation, log=log)

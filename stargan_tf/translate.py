@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from stargan_tf.data.pipeline import from_uint8, to_uint8
 from stargan_tf.labels import LabelLayout
 from stargan_tf.photo_io import (
     DEFAULT_MAX_PIXELS,
@@ -185,9 +186,8 @@ class Translator:
         labels = np.asarray(labels, np.float32)
         if labels.ndim == 1:
             labels = np.repeat(labels[None], len(faces), axis=0)
-        x = faces.astype(np.float32) / 127.5 - 1.0
-        y = np.asarray(self.generator((x, labels), training=False), np.float32)
-        return np.clip(np.rint((y + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        y = self.generator((from_uint8(faces), labels), training=False)
+        return to_uint8(y)
 
     def translate(self, image: Any, target: TargetSpec, source: TargetSpec = None, box: Box | None = None,
                   paste_back: bool = False) -> np.ndarray:

@@ -56,6 +56,11 @@ def to_model_range(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
+def from_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [-1, 1], on the host (numpy)."""
+    return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
 def to_uint8(images: np.ndarray | tf.Tensor) -> np.ndarray:
     """float [-1, 1] -> uint8 [0, 255], rounding to nearest."""
     images = np.asarray(images, np.float32)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from stargan_tf.data.pipeline import to_uint8
+from stargan_tf.data.pipeline import from_uint8, to_uint8
 from stargan_tf.labels import LabelLayout
 from stargan_tf.metrics import fid, ground_truth
 from stargan_tf.metrics.classifier import decide, domain_accuracy, predict_logits
@@ -84,7 +84,7 @@ def evaluate_translations(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """All metrics of one generator on one evaluation set, as a JSON-ready dict (see docs/evaluation.md)."""
-    x = np.asarray(data.images, np.float32) / 127.5 - 1.0
+    x = from_uint8(data.images)
     sources = np.asarray(data.labels, np.float32)
     per: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     fid_name, kid_name = fid.distance_names(extractor) if extractor is not None else (None, None)
@@ -111,7 +111,7 @@ def evaluate_translations(
             wanted = ground_truth.target_faces(layout, data, targets)
             changed = np.array([w != f for w, f in zip(wanted, data.faces, strict=True)])
             truth_u8 = ground_truth.render_truth(data, wanted)
-            truth = truth_u8.astype(np.float32) / 127.5 - 1.0
+            truth = from_uint8(truth_u8)
             # Only translations that really change the face: "Black_Hair" on a black-haired face is a no-op.
             nan = np.full(len(x), np.nan)
             stats["gt_l1"].append(np.where(changed, l1_per_image(y, truth), nan))
@@ -175,6 +175,6 @@ def sample_grid(translate: Translate, layout: LabelLayout, data: ground_truth.Ev
     own = layout.dataset_mask(data.labels).argmax(axis=1)
     per_dataset = max(rows // len(layout.datasets), 1)
     pick = np.concatenate([np.flatnonzero(own == d)[:per_dataset] for d in range(len(layout.datasets))])
-    images = np.asarray(data.images[pick], np.float32) / 127.5 - 1.0
+    images = from_uint8(data.images[pick])
     grid = domain_grid(translate, images, data.labels[pick], layout)
     return grid if grid.dtype == np.uint8 else to_uint8(grid)
