@@ -22,35 +22,29 @@ IMAGE_SIZE = 128
 LABELS = 5
 
 
-def export_saved_model(generator, directory: Path, batch: int | None) -> Path:
+def export_saved_model(generator, directory: Path) -> Path:
+    """G with a dynamic batch, as the SavedModel row runs it."""
     import keras
     import tensorflow as tf
 
     archive = keras.export.ExportArchive()
     archive.track(generator)
-    spec = [tf.TensorSpec((batch, IMAGE_SIZE, IMAGE_SIZE, 3), tf.float32, name="images"),
-            tf.TensorSpec((batch, LABELS), tf.float32, name="labels")]
+    spec = [tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 3), tf.float32, name="images"),
+            tf.TensorSpec((None, LABELS), tf.float32, name="labels")]
     archive.add_endpoint("serve", lambda images, labels: generator((images, labels), training=False), spec)
     archive.write_out(str(directory), verbose=False)
     return directory
 
 
 def convert_tflite(saved_model: Path, kind: str, faces, labels) -> bytes:
-    """kind: float32, float16 (float16 weights), dynamic (int8 weights) or int8 (calibrated on `faces`)."""
-    import tensorflow as tf
+    """The shipped converter (export.tflite.convert); kind float32 is its "none", int8 calibrates on `faces`."""
+    from export.tflite import convert
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if kind != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if kind == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    if kind == "int8":
-        def representative():
-            for i in range(len(faces)):
-                yield {"images": faces[i:i + 1], "labels": labels[i:i + 1]}
-        converter.representative_dataset = representative
-    return converter.convert()
+    def representative():
+        for i in range(len(faces)):
+            yield {"image": faces[i:i + 1], "labels": labels[i:i + 1]}
+
+    return convert(saved_model, "none" if kind == "float32" else kind, representative if kind == "int8" else None)
 
 
 def psnr(reference, test) -> float:
@@ -134,23 +128,26 @@ def main(argv: list[str] | None = None) -> int:
     float_out = np.concatenate([keras_fn(faces[i:i + 1], labels[i:i + 1]).numpy() for i in range(len(faces))])
 
     with tempfile.TemporaryDirectory() as tmp:
-        served = tf.saved_model.load(str(export_saved_model(generator, Path(tmp) / "dynamic", None)))
+        served = tf.saved_model.load(str(export_saved_model(generator, Path(tmp) / "dynamic")))
         for batch, (x, c) in ((1, (faces[:1], labels[:1])), (16, batch16)):
             add("savedmodel", batch, median_seconds(lambda x=x, c=c: served.serve(x, c).numpy(), args.repeats))
-        static = export_saved_model(generator, Path(tmp) / "static", 1)
         from ai_edge_litert.interpreter import Interpreter
+
+        from export.tflite import SIGNATURE, write_static_saved_model
+
+        static = Path(tmp) / "static"
+        write_static_saved_model(generator, IMAGE_SIZE, LABELS, static)
 
         for variant in variants:
             flat = convert_tflite(static, variant, faces, labels)
             interpreter = Interpreter(model_content=flat, num_threads=args.threads)
-            runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
-            outputs = [next(iter(runner(images=faces[i:i + 1], labels=labels[i:i + 1]).values()))
-                       for i in range(len(faces))]
+            runner = interpreter.get_signature_runner(SIGNATURE)
+            outputs = [runner(image=faces[i:i + 1], labels=labels[i:i + 1])["image"] for i in range(len(faces))]
             quality = {"psnr_db": psnr(float_out, np.concatenate(outputs)), "size_mb": round(len(flat) / 2**20, 1)}
-            one = median_seconds(lambda runner=runner: runner(images=faces[:1], labels=labels[:1]), args.repeats)
+            one = median_seconds(lambda runner=runner: runner(image=faces[:1], labels=labels[:1]), args.repeats)
             add(f"tflite {variant}", 1, one, **quality)
             sixteen = median_seconds(
-                lambda runner=runner: [runner(images=batch16[0][i:i + 1], labels=batch16[1][i:i + 1])
+                lambda runner=runner: [runner(image=batch16[0][i:i + 1], labels=batch16[1][i:i + 1])
                                        for i in range(16)], max(1, args.repeats // 2))
             add(f"tflite {variant}", 16, sixteen, **quality)
     write_json(args.json, {"benchmark": "inference", "image_size": IMAGE_SIZE, "threads": args.threads,
