@@ -77,7 +77,8 @@ def comparison_table(results: dict[str, dict], judge: dict) -> str:
             if label.startswith("training steps"):
                 cells.append(f"{r['steps']} ({r['steps'] * r['n_critic']})")
             elif label == "training time":
-                cells.append(f"{r['train_minutes']:.1f} min ({r['seconds_per_step'] or 0:.2f} s/step)")
+                sessions = f", {r['train_sessions']} sessions" if r.get("train_sessions", 1) > 1 else ""
+                cells.append(f"{r['train_minutes']:.1f} min ({r['seconds_per_step'] or 0:.2f} s/step{sessions})")
             else:
                 cells.append(show(r["metrics"]))
         lines.append(f"| {label} | | " + " | ".join(cells) + " |")
@@ -111,8 +112,11 @@ def write_results(path: Path, grid_source: Path, results: dict, judge: dict, mac
         "",
         "Measured by `python -m benchmarks.quality` (from scratch, joint CelebA-like + RaFD-like synthetic "
         f"faces with the mask vector, 64x64, evaluated on {results['quality']['metrics']['num_images']} "
-        f"images of held-out identities) on {machine}, {time.strftime('%Y-%m-%d')}; the whole benchmark "
-        f"took {minutes:.0f} minutes. Metric definitions: [evaluation.md](evaluation.md).",
+        f"images of held-out identities) on {machine}, {time.strftime('%Y-%m-%d')}. Time: "
+        + (f"judge {judge['train_minutes']:.0f} min, " if judge.get("train_minutes") else "")
+        + ", ".join(f"training `{n}` {r['train_minutes']:.0f} min + evaluation {r['eval_minutes']:.0f} min"
+                    for n, r in results.items())
+        + f" ({minutes:.0f} min in the last invocation). Metric definitions: [evaluation.md](evaluation.md).",
         "",
         "Reproduce:",
         "",
@@ -146,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from stargan_tf.config import load_config
-    from stargan_tf.evaluate import evaluate_run, train_judge
-    from stargan_tf.run import train
+    from stargan_tf.evaluate import evaluate_run, judge_accuracy, train_judge
+    from stargan_tf.run import TIMING_FILE, train
 
     begin = time.perf_counter()
     settings = QUICK if args.quick else FULL
@@ -158,21 +162,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== {label}; output in {out_dir}")
     configs = {name: load_config(ROOT / path, overrides) for name, path in CONFIGS.items()
                if args.only in (None, name)}
-    # The judge is trained once on the data both configurations share.
+    # The judge is trained once on the data both configurations share (and reused by a second invocation).
     judge_path = out_dir / "classifier.keras"
-    judge = train_judge(next(iter(configs.values())), judge_path, settings["judge_steps"],
-                        width=settings["judge_width"], num=settings["num"])
+    first_config = next(iter(configs.values()))
+    judge_started = time.perf_counter()
+    if judge_path.exists():
+        print(f"reusing the judge {judge_path}")
+        judge = judge_accuracy(first_config, judge_path, settings["num"])
+    else:
+        judge = train_judge(first_config, judge_path, settings["judge_steps"], width=settings["judge_width"],
+                            num=settings["num"])
+        judge["train_minutes"] = (time.perf_counter() - judge_started) / 60
+        (out_dir / "judge.json").write_text(json.dumps(judge, indent=2) + "\n")
+    if (out_dir / "judge.json").exists():
+        judge["train_minutes"] = json.loads((out_dir / "judge.json").read_text()).get("train_minutes")
     print(f"judge: held-out real accuracy {judge['accuracy_mean']:.4f} (worst domain {judge['accuracy_min']:.4f})")
     results = {}
     for name, config in configs.items():
         print(f"== training {name} ({CONFIGS[name]})")
-        started = time.perf_counter()
         trained = train(config, out_dir / name)
-        minutes = (time.perf_counter() - started) / 60
+        # Training time summed over every session that trained this run directory.
+        timing = json.loads((out_dir / name / TIMING_FILE).read_text())
+        per_step = [s["median_seconds_per_step"] for s in timing["sessions"] if s["median_seconds_per_step"]]
+        eval_started = time.perf_counter()
         metrics = evaluate_run(out_dir / name, config, settings["num"], judge_path)
         results[name] = {"config": CONFIGS[name], "steps": trained.final_step, "n_critic": config.train.n_critic,
-                         "train_minutes": minutes, "seconds_per_step": trained.seconds_per_step,
-                         "metrics": metrics}
+                         "train_minutes": timing["seconds"] / 60, "train_sessions": len(timing["sessions"]),
+                         "seconds_per_step": per_step[-1] if per_step else None,
+                         "eval_minutes": (time.perf_counter() - eval_started) / 60, "metrics": metrics}
     total = (time.perf_counter() - begin) / 60
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores"
     summary = {"quick": args.quick, "judge": judge, "results": results, "minutes": total, "machine": machine}

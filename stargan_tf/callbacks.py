@@ -1,4 +1,4 @@
-"""fit() callbacks: TensorBoard scalars, sample grids, checkpoints and the NaN guard.
+"""fit() callbacks: TensorBoard scalars, sample grids, checkpoints, G's weight average and the NaN guard.
 
 All of them key on the model's step (completed generator updates), which
 survives a resume, rather than on Keras' per-fit batch counter.
@@ -36,6 +36,14 @@ class NonFiniteGuard(keras.callbacks.Callback):
             name, value = next(iter(bad.items()))
             self.failure = f"non-finite loss {name}={value} at step {_step(self.model)}"
             self.model.stop_training = True
+
+
+class GeneratorAverage(keras.callbacks.Callback):
+    """After every good step, moves the average of G's weights towards G (train.g_ema_decay)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self.model.stop_training:
+            self.model.update_generator_average()
 
 
 class ScalarLogger(keras.callbacks.Callback):
@@ -98,7 +106,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     def write(self) -> Path:
         step = _step(self.model)
-        generator = self.model.generator
+        generator = self.model.inference_generator
         grid = domain_grid(lambda x, c: generator((x, c), training=False), self.images, self.labels, self.layout)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"step_{step:06d}.png"
@@ -123,7 +131,7 @@ class Checkpointer(keras.callbacks.Callback):
 
     def save(self) -> None:
         self.checkpoint.save()
-        save_generator(self.model.generator, self.run_dir)
+        save_generator(self.model.inference_generator, self.run_dir)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if _step(self.model) % self.every == 0 and not self.model.stop_training:

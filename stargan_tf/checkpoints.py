@@ -34,12 +34,13 @@ class TrainingCheckpoint:
     """
 
     def __init__(self, model: keras.Model, directory: str | Path, keep: int = 3) -> None:
-        self.checkpoint = tf.train.Checkpoint(
-            generator=model.generator,
-            discriminator=model.discriminator,
-            g_optimizer=model.g_optimizer,
-            d_optimizer=model.d_optimizer,
-        )
+        parts = {"generator": model.generator, "discriminator": model.discriminator,
+                 "g_optimizer": model.g_optimizer, "d_optimizer": model.d_optimizer}
+        if getattr(model, "generator_average", None) is not None:
+            # G's and D's variables are reached through their optimizers; the average has no
+            # optimizer, so its variables are listed explicitly.
+            parts["generator_average"] = list(model.generator_average.weights)
+        self.checkpoint = tf.train.Checkpoint(**parts)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=keep,
                                                   checkpoint_name="ckpt")
         self.model = model

@@ -31,12 +31,15 @@ class ModelConfig:
     g_repeat_num: int = 6  # residual blocks in G
     d_conv_dim: int = 64
     d_repeat_num: int = 6  # stride-2 convolutions in D
-    # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)),
-    # which starts at the identity mapping and learns much faster at small scale.
+    # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)), which starts near the
+    # input and learns much faster at small scale; "logit_residual": tanh(atanh(x) + G(x, c)) with a
+    # zero-initialised last layer, exactly the identity at the start (stargan_tf/models.py).
     g_output: str = "image"
     # "input": labels concatenated to the image only (the paper); "modulated": also a
     # label-dependent scale/shift after every normalization in G (faster to learn).
     g_conditioning: str = "input"
+    # "transpose": transposed convolutions (the paper); "resize": nearest up-sampling + 3x3 convolution.
+    g_upsample: str = "transpose"
 
 
 @dataclasses.dataclass
@@ -45,6 +48,8 @@ class LossConfig:
     lambda_cls: float = 1.0
     lambda_rec: float = 10.0
     lambda_gp: float = 10.0
+    # Fixed-Point GAN's identity loss ||x - G(x, c_x)||_1 on the G update; 0 = off (the paper).
+    lambda_id: float = 0.0
 
 
 @dataclasses.dataclass
@@ -75,6 +80,9 @@ class TrainConfig:
     # true: each step's targets and GP factors come from the data pipeline (stateless seeds over the
     # global batch), so a step gives the same result on any number of replicas.
     replica_invariant: bool = False
+    # Exponential moving average of G's weights, updated after every step; 0 = off. When on, samples,
+    # generator.keras and everything exported from it use the average (e.g. 0.999).
+    g_ema_decay: float = 0.0
 
 
 @dataclasses.dataclass
@@ -179,9 +187,13 @@ class Config:
         for key in ("g_conv_dim", "d_conv_dim", "d_repeat_num"):
             _require(getattr(m, key) >= 1, f"model.{key} must be >= 1")
         _require(m.g_repeat_num >= 0, "model.g_repeat_num must be >= 0")
-        _require(m.g_output in ("image", "residual"), "model.g_output must be 'image' or 'residual'")
+        _require(m.g_output in ("image", "residual", "logit_residual"),
+                 "model.g_output must be 'image', 'residual' or 'logit_residual'")
+        _require(m.g_upsample in ("transpose", "resize"), "model.g_upsample must be 'transpose' or 'resize'")
         _require(m.g_conditioning in ("input", "modulated"), "model.g_conditioning must be 'input' or 'modulated'")
         _require(self.loss.adversarial == "wgan-gp", "loss.adversarial must be 'wgan-gp'")
+        _require(self.loss.lambda_id >= 0, "loss.lambda_id must be >= 0")
+        _require(0 <= t.g_ema_decay < 1, "train.g_ema_decay must be in [0, 1) (0 turns the average off)")
         for key in ("batch_size", "num_steps", "n_critic", "log_every", "sample_every",
                     "checkpoint_every", "keep_checkpoints", "num_sample_faces"):
             _require(getattr(t, key) >= 1, f"train.{key} must be >= 1")

@@ -89,11 +89,10 @@ def train_judge(config: Any, out: Path, steps: int, batch_size: int = 32, width:
                 log: Callable[[str], None] = print) -> dict[str, Any]:
     """Trains the judging classifier on the training images of `config`'s data; returns its held-out accuracy."""
     import keras
-    import numpy as np
 
     from stargan_tf.data.pipeline import from_uint8
     from stargan_tf.data.sources import load_source
-    from stargan_tf.metrics.classifier import decide, domain_accuracy, predict_logits, train_classifier
+    from stargan_tf.metrics.classifier import train_classifier
     from stargan_tf.metrics.ground_truth import eval_set
 
     keras.utils.set_random_seed(config.train.seed)
@@ -106,9 +105,25 @@ def train_judge(config: Any, out: Path, steps: int, batch_size: int = 32, width:
                              validation=validation, log=log)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
-    accuracy = domain_accuracy(source.layout, decide(source.layout, predict_logits(model, validation[0])),
+    return judge_accuracy(config, out, num, model=model, held_out=held_out, layout=source.layout)
+
+
+def judge_accuracy(config: Any, path: Path, num: int = DEFAULT_NUM, model: Any = None, held_out: Any = None,
+                   layout: Any = None) -> dict[str, Any]:
+    """A judging classifier's accuracy per domain on `num` held-out real images per dataset."""
+    import numpy as np
+
+    from stargan_tf.data.pipeline import from_uint8
+    from stargan_tf.data.sources import layout_for
+    from stargan_tf.metrics.classifier import decide, domain_accuracy, load_classifier, predict_logits
+    from stargan_tf.metrics.ground_truth import eval_set
+
+    model = load_classifier(path) if model is None else model
+    held_out = eval_set(config, num) if held_out is None else held_out
+    layout = layout_for(config) if layout is None else layout
+    accuracy = domain_accuracy(layout, decide(layout, predict_logits(model, from_uint8(held_out.images))),
                                held_out.labels)
-    return {"path": str(out), "held_out_images": len(held_out.images), "accuracy": accuracy,
+    return {"path": str(path), "held_out_images": len(held_out.images), "accuracy": accuracy,
             "accuracy_mean": float(np.mean(list(accuracy.values()))),
             "accuracy_min": float(np.min(list(accuracy.values())))}
 

@@ -121,6 +121,23 @@ class ResidualBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="stargan_tf")
+class NearestUpsampling(keras.layers.Layer):
+    """Doubles H and W by nearest-neighbour resizing.
+
+    A plain image resize (one builtin TFLite op) rather than `UpSampling2D`,
+    whose repeat lowers to 5-D ops that GPU delegates reject.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        shape = ops.shape(inputs)
+        return ops.image.resize(inputs, (shape[1] * 2, shape[2] * 2), interpolation="nearest")
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        n, h, w, c = input_shape
+        return (n, None if h is None else 2 * h, None if w is None else 2 * w, c)
+
+
+@keras.saving.register_keras_serializable(package="stargan_tf")
 class TileLabels(keras.layers.Layer):
     """Replicates a label vector [N, C] spatially to [N, H, W, C] and concatenates it to the image.
 

@@ -95,3 +95,12 @@ def classification_loss(
 def reconstruction_loss(images: tf.Tensor, reconstructed: tf.Tensor) -> tf.Tensor:
     """Cycle-consistency L1 (Eq. 4): E[||x - G(G(x, c), c')||_1], averaged per pixel."""
     return tf.reduce_mean(tf.abs(tf.cast(images, tf.float32) - tf.cast(reconstructed, tf.float32)))
+
+
+def identity_loss(images: tf.Tensor, same_domain: tf.Tensor) -> tf.Tensor:
+    """Fixed-Point GAN's conditional identity loss: E[||x - G(x, c_x)||_1], averaged per pixel.
+
+    A translation to the image's own domain must leave it unchanged, which
+    discourages G from touching pixels unrelated to the requested attribute.
+    """
+    return tf.reduce_mean(tf.abs(tf.cast(images, tf.float32) - tf.cast(same_domain, tf.float32)))

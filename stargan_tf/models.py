@@ -16,9 +16,18 @@ import keras
 from keras import ops
 
 from stargan_tf.config import ModelConfig
-from stargan_tf.layers import InstanceNormalization, LabelModulation, ResidualBlock, TileLabels
+from stargan_tf.layers import InstanceNormalization, LabelModulation, NearestUpsampling, ResidualBlock, TileLabels
 
-GENERATOR_OUTPUTS = ("image", "residual")
+# "image": tanh(G(x, c)) (the paper). "residual": tanh(x + G(x, c)), close to the input from the start.
+# "logit_residual": tanh(atanh(x) + G(x, c)) with a zero-initialised last convolution, so a fresh G
+# is exactly the identity and a pixel G leaves alone keeps its value.
+GENERATOR_OUTPUTS = ("image", "residual", "logit_residual")
+# "transpose": 4x4 stride-2 transposed convolutions (the paper). "resize": nearest-neighbour
+# up-sampling followed by a 3x3 convolution, which cannot produce checkerboard artifacts.
+GENERATOR_UPSAMPLING = ("transpose", "resize")
+# Inputs are clipped this far inside (-1, 1) before atanh, which is infinite at +-1;
+# tanh(atanh(1 - 1e-3)) still rounds to 255 in uint8.
+_LOGIT_CLIP = 1e-3
 # "input": the label planes are concatenated to the image only (the paper).
 # "modulated": additionally, every normalization is followed by a label-dependent
 # scale and shift (conditional instance normalization); learns much faster.
@@ -39,9 +48,12 @@ class Generator(keras.Model):
         repeat_num: int = 6,
         output: str = "image",
         conditioning: str = "input",
+        upsample: str = "transpose",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if upsample not in GENERATOR_UPSAMPLING:
+            raise ValueError(f"unknown generator up-sampling {upsample!r} (valid: {', '.join(GENERATOR_UPSAMPLING)})")
         if output not in GENERATOR_OUTPUTS:
             raise ValueError(f"unknown generator output {output!r} (valid: {', '.join(GENERATOR_OUTPUTS)})")
         if conditioning not in GENERATOR_CONDITIONING:
@@ -52,14 +64,17 @@ class Generator(keras.Model):
         self.repeat_num = repeat_num
         self.output_kind = output
         self.conditioning = conditioning
+        self.upsample = upsample
         modulated = conditioning == "modulated"
 
-        def conv_in(filters: int, kernel: int, stride: int, name: str, transpose: bool = False) -> list:
-            conv_cls = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
-            layers = [
-                conv_cls(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"),
-                InstanceNormalization(name=f"{name}_norm"),
-            ]
+        def conv_in(filters: int, kernel: int, stride: int, name: str, up: bool = False) -> list:
+            if up and upsample == "resize":
+                convs = [NearestUpsampling(name=f"{name}_resize"),
+                         keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")]
+            else:
+                conv_cls = keras.layers.Conv2DTranspose if up else keras.layers.Conv2D
+                convs = [conv_cls(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")]
+            layers = convs + [InstanceNormalization(name=f"{name}_norm")]
             if modulated:
                 layers.append(LabelModulation(filters, name=f"{name}_mod"))
             return layers + [keras.layers.ReLU(name=f"{name}_relu")]
@@ -69,10 +84,12 @@ class Generator(keras.Model):
         body += conv_in(conv_dim * 2, 4, 2, "down1")
         body += conv_in(conv_dim * 4, 4, 2, "down2")
         body += [ResidualBlock(conv_dim * 4, modulated, name=f"res{i + 1}") for i in range(repeat_num)]
-        body += conv_in(conv_dim * 2, 4, 2, "up1", transpose=True)
-        body += conv_in(conv_dim, 4, 2, "up2", transpose=True)
+        body += conv_in(conv_dim * 2, 4, 2, "up1", up=True)
+        body += conv_in(conv_dim, 4, 2, "up2", up=True)
         self.body = body
-        self.to_rgb = keras.layers.Conv2D(3, 7, padding="same", use_bias=False, name="to_rgb")
+        initializer = "zeros" if output == "logit_residual" else "glorot_uniform"
+        self.to_rgb = keras.layers.Conv2D(3, 7, padding="same", use_bias=False, kernel_initializer=initializer,
+                                          name="to_rgb")
 
     def build(self, input_shape: Any) -> None:
         image_shape, label_shape = input_shape
@@ -91,6 +108,10 @@ class Generator(keras.Model):
         x = ops.cast(self.to_rgb(x), "float32")
         if self.output_kind == "residual":
             x = x + ops.cast(images, "float32")
+        elif self.output_kind == "logit_residual":
+            inside = ops.clip(ops.cast(images, "float32"), -1.0 + _LOGIT_CLIP, 1.0 - _LOGIT_CLIP)
+            # atanh written with log and divide, which every converter and delegate supports.
+            x = x + 0.5 * ops.log((1.0 + inside) / (1.0 - inside))
         return ops.tanh(x)
 
     def get_config(self) -> dict[str, Any]:
@@ -101,6 +122,7 @@ class Generator(keras.Model):
             "repeat_num": self.repeat_num,
             "output": self.output_kind,
             "conditioning": self.conditioning,
+            "upsample": self.upsample,
         }
 
 
@@ -159,8 +181,8 @@ class Discriminator(keras.Model):
 
 
 def build_generator(label_dim: int, image_size: int, conv_dim: int = 64, repeat_num: int = 6,
-                    output: str = "image", conditioning: str = "input") -> Generator:
-    generator = Generator(label_dim, conv_dim, repeat_num, output, conditioning, name="generator")
+                    output: str = "image", conditioning: str = "input", upsample: str = "transpose") -> Generator:
+    generator = Generator(label_dim, conv_dim, repeat_num, output, conditioning, upsample, name="generator")
     generator.build(((None, image_size, image_size, 3), (None, label_dim)))
     return generator
 
@@ -171,9 +193,14 @@ def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, r
     return discriminator
 
 
+def generator_for(model: ModelConfig, label_dim: int) -> Generator:
+    """A built G as a config's `model` section describes it."""
+    return build_generator(label_dim, model.image_size, model.g_conv_dim, model.g_repeat_num,
+                           model.g_output, model.g_conditioning, model.g_upsample)
+
+
 def build_networks(model: ModelConfig, label_dim: int, num_domains: int) -> tuple[Generator, Discriminator]:
     """G and D as a config's `model` section describes them."""
-    generator = build_generator(label_dim, model.image_size, model.g_conv_dim, model.g_repeat_num,
-                                model.g_output, model.g_conditioning)
+    generator = generator_for(model, label_dim)
     discriminator = build_discriminator(model.image_size, num_domains, model.d_conv_dim, model.d_repeat_num)
     return generator, discriminator

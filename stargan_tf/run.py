@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import sys
 import tempfile
@@ -13,7 +14,7 @@ import keras
 import tensorflow as tf
 import yaml
 
-from stargan_tf.callbacks import Checkpointer, NonFiniteGuard, SampleGrid, ScalarLogger
+from stargan_tf.callbacks import Checkpointer, GeneratorAverage, NonFiniteGuard, SampleGrid, ScalarLogger
 from stargan_tf.checkpoints import CONFIG_FILE, TrainingCheckpoint, save_generator, write_layout
 from stargan_tf.config import Config, ConfigError, save_config
 from stargan_tf.data.pipeline import training_batches
@@ -23,6 +24,7 @@ from stargan_tf.trainer import build_stargan
 
 # Sections that fix the networks' shapes and the data's meaning: a resumed run must keep them.
 FROZEN_SECTIONS = ("model", "data", "loss")
+TIMING_FILE = "timing.json"  # wall-clock training time, summed over resumed sessions
 
 
 class TrainingFailed(RuntimeError):
@@ -53,6 +55,24 @@ def check_resumable(config: Config, run_dir: Path) -> None:
                 f"run directory {run_dir} was trained with different {section} settings "
                 f"({', '.join(section + '.' + k for k in changed) or section}); use a new --run-dir"
             )
+    # The average's weights are part of the checkpoint: it can change its decay but not appear or vanish.
+    averaged = float(stored.get("train", {}).get("g_ema_decay", 0.0)) > 0
+    if averaged != (config.train.g_ema_decay > 0):
+        raise ConfigError(f"run directory {run_dir} was trained with train.g_ema_decay "
+                          f"{'on' if averaged else 'off'}; it cannot be turned {'off' if averaged else 'on'} "
+                          "when resuming; use a new --run-dir")
+
+
+def record_training_time(run_dir: Path, steps: int, seconds: float, seconds_per_step: float | None) -> dict:
+    """Adds one training session to RUN/timing.json (totals over every resume) and returns the totals."""
+    path = run_dir / TIMING_FILE
+    timing = json.loads(path.read_text()) if path.exists() else {"steps": 0, "seconds": 0.0, "sessions": []}
+    timing["steps"] += steps
+    timing["seconds"] += seconds
+    timing["sessions"].append({"steps": steps, "seconds": round(seconds, 2), "median_seconds_per_step":
+                               None if seconds_per_step is None else round(seconds_per_step, 4)})
+    path.write_text(json.dumps(timing, indent=2) + "\n")
+    return timing
 
 
 def train(config: Config, run_dir: str | Path, log=print, verbose: int | None = None) -> TrainResult:
@@ -133,7 +153,7 @@ def _train(config: Config, strategy: tf.distribute.Strategy, run_dir: Path, writ
     begin = time.perf_counter()
     # The guard runs first so that the callbacks after it never save after a bad step.
     model.fit(dataset, epochs=1, shuffle=False, steps_per_epoch=t.num_steps - start, verbose=1 if interactive else 0,
-              callbacks=[guard, scalars, samples, checkpointer])
+              callbacks=[guard, GeneratorAverage(), scalars, samples, checkpointer])
     elapsed = time.perf_counter() - begin
     writer.flush()
     if guard.failure:
@@ -142,11 +162,13 @@ def _train(config: Config, strategy: tf.distribute.Strategy, run_dir: Path, writ
     final = int(model.step.numpy())
     if checkpoint.latest is None or not checkpoint.latest.endswith(f"-{final}"):
         checkpoint.save()
-        save_generator(model.generator, write_dir)
+        save_generator(model.inference_generator, write_dir)
     if final % t.sample_every:
         samples.write()
     times = scalars.step_times[1:]  # the first step includes tracing
     per_step = float(sorted(times)[len(times) // 2]) if times else None
+    if write_dir == run_dir:
+        record_training_time(run_dir, final - start, elapsed, per_step)
     # A worker's own copies are deleted at the end: it reports the chief's run directory only.
     latest = checkpoint.latest if write_dir == run_dir else None
     log(f"Done: step {final}, {elapsed:.1f} s" + (f", median {per_step:.3f} s/step" if per_step else "")

@@ -26,11 +26,13 @@ from stargan_tf.losses import (
     classification_loss,
     generator_adversarial_loss,
     gradient_penalty,
+    identity_loss,
     reconstruction_loss,
 )
-from stargan_tf.models import Discriminator, Generator, build_networks
+from stargan_tf.models import Discriminator, Generator, build_networks, generator_for
 
 LOSS_NAMES = ("d_adv", "d_cls", "d_gp", "d_loss", "g_adv", "g_cls", "g_rec", "g_loss")
+IDENTITY_LOSS_NAME = "g_id"  # logged only when loss.lambda_id > 0
 
 
 @keras.saving.register_keras_serializable(package="stargan_tf")
@@ -63,7 +65,11 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class StarGAN(keras.Model):
-    """Trains G and D with WGAN-GP, domain classification and cycle reconstruction (Eqs. 5, 6, 8)."""
+    """Trains G and D with WGAN-GP, domain classification and cycle reconstruction (Eqs. 5, 6, 8).
+
+    Options beyond the paper: Fixed-Point GAN's identity loss (`lambda_id`) and an
+    exponential moving average of G's weights (`generator_average`).
+    """
 
     def __init__(
         self,
@@ -75,10 +81,18 @@ class StarGAN(keras.Model):
         lambda_gp: float = 10.0,
         n_critic: int = 5,
         adversarial: str = "wgan-gp",
+        lambda_id: float = 0.0,
+        generator_average: Generator | None = None,
+        average_decay: float = 0.999,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.generator = generator
+        # An exponential moving average of G's weights (a second G), kept up to date by
+        # `update_generator_average`; None when off.
+        self.generator_average = generator_average
+        self.average_decay = float(average_decay)
+        self.lambda_id = lambda_id
         self.discriminator = discriminator
         self.layout = layout
         self.lambda_cls = lambda_cls
@@ -87,13 +101,14 @@ class StarGAN(keras.Model):
         self.n_critic = n_critic
         self.adversarial = adversarial
         self.group_slices = layout.group_slices()
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        self.loss_names = LOSS_NAMES + ((IDENTITY_LOSS_NAME,) if lambda_id > 0 else ())
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names}
         # With several datasets, each loss also per dataset ("celeba/d_cls"): a step trains on one
         # dataset only, so a tracker is updated with weight 1 on its own steps and 0 on the others
         # (no tf.cond around anything). Metric names cannot contain "/", the log keys do.
         self.dataset_trackers = {
             f"{dataset.name}/{loss}": keras.metrics.Mean(name=f"{dataset.name}_{loss}")
-            for dataset in (layout.datasets if layout.has_mask else ()) for loss in LOSS_NAMES
+            for dataset in (layout.datasets if layout.has_mask else ()) for loss in self.loss_names
         }
         # The wrapper has no forward pass of its own; mark it built so Keras
         # never tries to call it symbolically on images alone.
@@ -119,6 +134,30 @@ class StarGAN(keras.Model):
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values()) + list(self.dataset_trackers.values())
+
+    @property
+    def inference_generator(self) -> Generator:
+        """The G to sample and export: the weight average when there is one."""
+        return self.generator if self.generator_average is None else self.generator_average
+
+    def update_generator_average(self) -> None:
+        """average <- decay * average + (1 - decay) * G, for every weight; call after each step.
+
+        Called from a callback, i.e. in cross-replica context, where assigning a
+        mirrored variable updates every replica's copy.
+        """
+        if self.generator_average is None:
+            return
+        if getattr(self, "_average_update", None) is None:
+            decay = self.average_decay
+            pairs = list(zip(self.generator_average.weights, self.generator.weights, strict=True))
+
+            def update() -> None:
+                for average, weight in pairs:
+                    average.assign(decay * average + (1.0 - decay) * tf.cast(weight, average.dtype))
+
+            self._average_update = tf.function(update, autograph=False)
+        self._average_update()
 
     @property
     def step(self) -> tf.Variable:
@@ -166,10 +205,16 @@ class StarGAN(keras.Model):
             x_rec = self.generator((x_fake, c_org), training=True)
             g_rec = reconstruction_loss(x_real, x_rec)
             g_loss = g_adv + self.lambda_cls * g_cls + self.lambda_rec * g_rec
+            if self.lambda_id > 0:
+                g_id = identity_loss(x_real, self.generator((x_real, c_org), training=True))
+                g_loss += self.lambda_id * g_id
             scaled = self._scaled(g_loss, self.g_optimizer)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
-        return {"g_adv": g_adv, "g_cls": g_cls, "g_rec": g_rec, "g_loss": g_loss}
+        logs = {"g_adv": g_adv, "g_cls": g_cls, "g_rec": g_rec, "g_loss": g_loss}
+        if self.lambda_id > 0:
+            logs[IDENTITY_LOSS_NAME] = g_id
+        return logs
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """`data` = (images [B, n_critic, H, W, 3], labels [B, n_critic, n_c]), optionally followed by
@@ -215,8 +260,13 @@ def build_stargan(config: Config, layout: LabelLayout, jit_compile: bool | None 
     m, t, loss = config.model, config.train, config.loss
     with precision_policy(t.precision):
         generator, discriminator = build_networks(m, layout.label_dim, layout.num_domains)
+        average = None
+        if t.g_ema_decay > 0:
+            average = generator_for(m, layout.label_dim)
+            average.set_weights(generator.get_weights())
         model = StarGAN(generator, discriminator, layout, loss.lambda_cls, loss.lambda_rec, loss.lambda_gp,
-                        t.n_critic, loss.adversarial, name="stargan")
+                        t.n_critic, loss.adversarial, lambda_id=loss.lambda_id, generator_average=average,
+                        average_decay=t.g_ema_decay or 0.999, name="stargan")
     # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
     g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)
     d_schedule = LinearDecay(t.d_lr, t.num_steps * t.n_critic, t.decay_steps * t.n_critic)

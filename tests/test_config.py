@@ -36,6 +36,9 @@ def test_overrides_are_typed():
         ("model.image_size=100", "divisible"),
         ("train.decay_steps=999999", "train.decay_steps"),
         ("model.g_output=attention", "g_output"),
+        ("model.g_upsample=bilinear", "g_upsample"),
+        ("loss.lambda_id=-1", "lambda_id"),
+        ("train.g_ema_decay=1.0", "g_ema_decay"),
         ("train.n_critic=0", "n_critic"),
     ],
 )

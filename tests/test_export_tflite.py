@@ -159,3 +159,38 @@ def test_cli_converts_and_rejects_bad_options(run_dir, tmp_path, capsys):
         assert tflite.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_the_logit_residual_resize_generator_converts_to_builtin_ops(tmp_path):
+    # tanh(atanh(x) + G) and nearest up-sampling add LOG, DIV, clipping and RESIZE_NEAREST_NEIGHBOR,
+    # all builtin and GPU-delegate ops; the result matches Keras in float32.
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from stargan_tf.checkpoints import save_generator, write_layout
+    from stargan_tf.config import load_config, save_config
+    from stargan_tf.data.sources import layout_for
+    from stargan_tf.models import build_generator
+    from tests.conftest import ROOT
+
+    config = load_config(ROOT / "configs" / "tiny.yaml", ["model.g_output=logit_residual",
+                                                          "model.g_upsample=resize", "model.g_conditioning=modulated"])
+    layout = layout_for(config)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(config, run / "config.yaml")
+    write_layout(layout, run)
+    generator = build_generator(layout.label_dim, 32, 8, 1, "logit_residual", "modulated", "resize")
+    rng = np.random.default_rng(7)
+    for weight in generator.weights:  # away from the identity it starts as
+        weight.assign(weight.numpy() + rng.normal(0, 0.05, weight.shape))
+    save_generator(generator, run)
+    path = tflite.export_tflite(run, tmp_path / "g.tflite", "none")
+    tree = flatbuffer_utils.read_model(str(path))
+    ops = {flatbuffer_utils.opcode_to_name(tree, op.opcodeIndex) for g in tree.subgraphs for op in g.operators}
+    extra = {"DIV", "LOG", "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR"}
+    assert "RESIZE_NEAREST_NEIGHBOR" in ops and "LOG" in ops
+    assert ops <= ALLOWED_OPS | extra, ops - ALLOWED_OPS - extra
+    images = (np.stack([smooth_face(32, s) for s in range(2)]) / 127.5 - 1).astype(np.float32)
+    labels = np.stack([layout.sample_targets(rng, 1)[0] for _ in range(2)])
+    expected = np.asarray(generator((images, labels)))
+    np.testing.assert_allclose(run_lite(path, images, labels), expected, atol=1e-4)

@@ -8,6 +8,7 @@ from stargan_tf.losses import (
     classification_loss,
     generator_adversarial_loss,
     gradient_penalty,
+    identity_loss,
     reconstruction_loss,
 )
 
@@ -82,3 +83,10 @@ def test_reconstruction_loss_is_mean_absolute_error():
     y = np.full((1, 2, 2, 3), 0.25, "float32")
     assert float(reconstruction_loss(x, y)) == pytest.approx(0.25)
     assert float(reconstruction_loss(x, x)) == 0.0
+
+
+def test_identity_loss_is_mean_absolute_change_of_a_same_domain_translation():
+    x = np.linspace(-1, 1, 12, dtype="float32").reshape(1, 2, 2, 3)
+    assert float(identity_loss(x, x)) == 0.0
+    assert float(identity_loss(x, x + 0.5)) == pytest.approx(0.5)
+    assert float(identity_loss(x, -x)) == pytest.approx(float(np.mean(2 * np.abs(x))))

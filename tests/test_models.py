@@ -39,17 +39,22 @@ def test_generator_depends_on_the_label():
     assert np.abs(a - b).max() > 1e-4
 
 
-@pytest.mark.parametrize("output, conditioning", [("image", "input"), ("residual", "input"),
-                                                  ("residual", "modulated")])
-def test_generator_saves_and_loads_in_safe_mode(tmp_path, output, conditioning):
+@pytest.mark.parametrize("output, conditioning, upsample", [
+    ("image", "input", "transpose"), ("residual", "input", "transpose"), ("residual", "modulated", "transpose"),
+    ("logit_residual", "modulated", "resize")])
+def test_generator_saves_and_loads_in_safe_mode(tmp_path, output, conditioning, upsample):
     x = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     c = np.eye(4, dtype="float32")[[1, 3]]
-    g = build_generator(4, 32, conv_dim=8, repeat_num=2, output=output, conditioning=conditioning)
+    g = build_generator(4, 32, conv_dim=8, repeat_num=2, output=output, conditioning=conditioning,
+                        upsample=upsample)
+    if output == "logit_residual":  # make the output depend on the weights for the comparison below
+        g.to_rgb.kernel.assign(np.random.default_rng(4).normal(0, 0.05, g.to_rgb.kernel.shape))
     g.save(tmp_path / "g.keras")
     loaded = keras.models.load_model(tmp_path / "g.keras", safe_mode=True)
     assert isinstance(loaded, Generator)
     assert loaded.get_config()["output"] == output
     assert loaded.get_config()["conditioning"] == conditioning
+    assert loaded.get_config()["upsample"] == upsample
     np.testing.assert_allclose(np.asarray(loaded((x, c))), np.asarray(g((x, c))), atol=1e-6)
 
 
@@ -73,6 +78,25 @@ def test_unknown_generator_options_are_rejected():
         Generator(5, output="attention")
     with pytest.raises(ValueError, match="unknown generator conditioning"):
         Generator(5, conditioning="adain")
+    with pytest.raises(ValueError, match="unknown generator up-sampling"):
+        Generator(5, upsample="bilinear")
+
+
+def test_a_fresh_logit_residual_generator_is_the_identity():
+    x = np.random.default_rng(5).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    x[0, 0, 0] = [-1.0, 1.0, 0.0]  # the clipped extremes still come back as 0 and 255 in uint8
+    g = build_generator(3, 32, conv_dim=8, repeat_num=1, output="logit_residual", upsample="resize")
+    y = np.asarray(g((x, np.eye(3, dtype="float32")[[0, 2]])))
+    np.testing.assert_allclose(y, x, atol=1e-3)
+    np.testing.assert_array_equal(np.round((y + 1) * 127.5), np.round((x + 1) * 127.5))
+
+
+def test_resize_up_sampling_replaces_the_transposed_convolutions():
+    g = build_generator(5, 32, conv_dim=8, repeat_num=1, upsample="resize")
+    names = [layer.name for layer in g.body]
+    assert "up1_resize" in names and "up2_resize" in names
+    assert g.get_layer("up1_conv").kernel.shape == (3, 3, 32, 16)
+    assert np.asarray(g((np.zeros((1, 32, 32, 3), "float32"), np.ones((1, 5), "float32")))).shape == (1, 32, 32, 3)
 
 
 def test_modulated_conditioning_adds_only_the_label_projections():

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from stargan_tf.data.pipeline import training_batches
 from stargan_tf.data.sources import load_source
-from stargan_tf.trainer import LOSS_NAMES, LinearDecay, build_stargan
+from stargan_tf.trainer import IDENTITY_LOSS_NAME, LOSS_NAMES, LinearDecay, build_stargan
 
 
 def test_linear_decay_endpoints():
@@ -72,3 +72,34 @@ def test_discriminator_classification_loss_decreases_on_a_fixed_batch(tiny_confi
             tracker.reset_state()
         last = float(logs["d_cls"])
     assert last < 0.7 * first
+
+
+def test_identity_loss_is_logged_and_trained_only_when_its_weight_is_positive(tiny_config):
+    source = load_source(tiny_config)
+    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    assert IDENTITY_LOSS_NAME not in build_stargan(tiny_config, source.layout).train_step(batch)
+    tiny_config.loss.lambda_id = 3.0
+    logs = build_stargan(tiny_config, source.layout).train_step(batch)
+    assert set(logs) == set(LOSS_NAMES) | {IDENTITY_LOSS_NAME}
+    # g_loss includes the weighted identity term.
+    expected = (logs["g_adv"] + tiny_config.loss.lambda_cls * logs["g_cls"]
+                + tiny_config.loss.lambda_rec * logs["g_rec"] + 3.0 * logs[IDENTITY_LOSS_NAME])
+    assert float(logs["g_loss"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(logs[IDENTITY_LOSS_NAME]) > 0
+
+
+def test_generator_average_is_an_exponential_moving_average_of_g(tiny_config):
+    source = load_source(tiny_config)
+    assert build_stargan(tiny_config, source.layout).generator_average is None
+    tiny_config.train.g_ema_decay = 0.9
+    model = build_stargan(tiny_config, source.layout)
+    assert model.inference_generator is model.generator_average
+    for average, weight in zip(model.generator_average.weights, model.generator.weights, strict=True):
+        np.testing.assert_array_equal(average.numpy(), weight.numpy())
+    before = [w.numpy().copy() for w in model.generator_average.weights]
+    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    model.train_step(batch)
+    model.update_generator_average()
+    assert changed(model.generator.trainable_weights, before)
+    for average, weight, old in zip(model.generator_average.weights, model.generator.weights, before, strict=True):
+        np.testing.assert_allclose(average.numpy(), 0.9 * old + 0.1 * weight.numpy(), rtol=1e-5, atol=1e-7)
