@@ -103,6 +103,16 @@ def per_domain_table(results: dict[str, dict], judge: dict) -> str:
     return "\n".join(lines)
 
 
+def verdict(name: str, metrics: dict) -> str:
+    """One line: which targets a configuration meets, and by how much it misses the others."""
+    missed = [f"{label} {metrics.get(key, float('nan')):.4f} (target {comparison} {threshold})"
+              for key, label, comparison, threshold in TARGETS
+              if not passes(metrics.get(key), comparison, threshold)]
+    if not missed:
+        return f"- `{CONFIGS[name]}` meets every target."
+    return f"- `{CONFIGS[name]}` misses {len(missed)} of {len(TARGETS)} targets: " + "; ".join(missed) + "."
+
+
 def write_results(path: Path, grid_source: Path, results: dict, judge: dict, machine: str, minutes: float) -> None:
     grid = path.parent / "results_grid.png"
     shutil.copyfile(grid_source, grid)
@@ -113,7 +123,8 @@ def write_results(path: Path, grid_source: Path, results: dict, judge: dict, mac
         "Measured by `python -m benchmarks.quality` (from scratch, joint CelebA-like + RaFD-like synthetic "
         f"faces with the mask vector, 64x64, evaluated on {results['quality']['metrics']['num_images']} "
         f"images of held-out identities) on {machine}, {time.strftime('%Y-%m-%d')}. Time: "
-        + (f"judge {judge['train_minutes']:.0f} min, " if judge.get("train_minutes") else "")
+        + (f"judge {judge['train_minutes']:.0f} min, " if judge.get("train_minutes")
+           else "judge trained earlier (reused `runs/quality/classifier.keras`), ")
         + ", ".join(f"training `{n}` {r['train_minutes']:.0f} min + evaluation {r['eval_minutes']:.0f} min"
                     for n, r in results.items())
         + f" ({minutes:.0f} min in the last invocation). Metric definitions: [evaluation.md](evaluation.md).",
@@ -126,6 +137,8 @@ def write_results(path: Path, grid_source: Path, results: dict, judge: dict, mac
         "",
         "" if valid else f"**Invalid run: the judge reached {judge['accuracy_mean']:.4f} < {JUDGE_MIN_ACCURACY} "
                          "on held-out real images, so its verdicts on translations cannot be trusted.**",
+        "",
+        *[verdict(name, r["metrics"]) for name, r in results.items()],
         "",
         comparison_table(results, judge),
         "",
