@@ -195,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== training {name} ({CONFIGS[name]})")
         trained = train(config, out_dir / name)
         # Training time summed over every session that trained this run directory.
-        timing = json.loads((out_dir / name / TIMING_FILE).read_text())
+        timing_path = out_dir / name / TIMING_FILE  # absent for a run trained by an older version
+        timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"seconds": float("nan"),
+                                                                                    "sessions": []}
         per_step = [s["median_seconds_per_step"] for s in timing["sessions"] if s["median_seconds_per_step"]]
         eval_started = time.perf_counter()
         metrics = evaluate_run(out_dir / name, config, settings["num"], judge_path)
