@@ -17,7 +17,7 @@ import numpy as np
 
 from stargan_tf.config import Config
 from stargan_tf.data.images import ImageRecord, records_to_source
-from stargan_tf.data.pipeline import DataError, DataSource
+from stargan_tf.data.pipeline import DataError, DataSource, dataset_root
 from stargan_tf.labels import LabelLayout
 
 EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
@@ -33,11 +33,7 @@ def csv_path(config: Config) -> Path:
 
 def affectnet_records(config: Config) -> list[ImageRecord]:
     c = config.data.affectnet
-    if not c.dir:
-        raise DataError("no AffectNet directory: pass --affectnet-dir DIR (or set data.affectnet.dir)")
-    root = Path(c.dir).expanduser()
-    if not root.is_dir():
-        raise DataError(f"AffectNet image directory not found: {root}")
+    root = dataset_root(c.dir, "AffectNet image directory", "--affectnet-dir", "data.affectnet.dir")
     path = csv_path(config)
     if not path.is_file():
         raise DataError(f"AffectNet annotation file not found: {path} (pass --affectnet-csv FILE)")

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from stargan_tf.config import Config
 from stargan_tf.data.images import ImageRecord, records_to_source
-from stargan_tf.data.pipeline import DataError, DataSource
+from stargan_tf.data.pipeline import DataError, DataSource, dataset_root
 from stargan_tf.labels import LabelLayout
 
 ATTR_FILE = "list_attr_celeba.txt"
@@ -71,11 +71,7 @@ def read_partition(path: Path) -> dict[str, str]:
 
 def celeba_records(config: Config) -> list[ImageRecord]:
     """One record per annotated image; the official test partition when the partition file exists."""
-    root = Path(config.data.celeba.dir).expanduser()
-    if not config.data.celeba.dir:
-        raise DataError("no CelebA directory: pass --celeba-dir DIR (or set data.celeba.dir)")
-    if not root.is_dir():
-        raise DataError(f"CelebA directory not found: {root}")
+    root = dataset_root(config.data.celeba.dir, "CelebA directory", "--celeba-dir", "data.celeba.dir")
     image_dir = root / IMAGE_DIR
     if not image_dir.is_dir():
         raise DataError(f"CelebA images not found: {image_dir} (unpack img_align_celeba.zip into {root})")

@@ -15,19 +15,14 @@ import numpy as np
 
 from stargan_tf.config import Config
 from stargan_tf.data.images import IMAGE_SUFFIXES, ImageRecord, records_to_source
-from stargan_tf.data.pipeline import DataError, DataSource
+from stargan_tf.data.pipeline import DataError, DataSource, dataset_root
 from stargan_tf.labels import AttributeGroup, DatasetLabels, LabelLayout, categorical_labels
 
 NAME = "folder"
 
 
 def _root(config: Config) -> Path:
-    if not config.data.folder.dir:
-        raise DataError("no image directory: pass --folder-dir DIR (or set data.folder.dir)")
-    root = Path(config.data.folder.dir).expanduser()
-    if not root.is_dir():
-        raise DataError(f"image directory not found: {root}")
-    return root
+    return dataset_root(config.data.folder.dir, "image directory", "--folder-dir", "data.folder.dir")
 
 
 def _split(line: str) -> list[str]:

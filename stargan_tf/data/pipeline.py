@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +32,16 @@ class DataSource:
     sample_images: np.ndarray  # uint8 [N, H, W, 3]
     sample_labels: np.ndarray  # float32 [N, n_c]
     parts: tuple[DataSource, ...] = ()
+
+
+def dataset_root(directory: str, what: str, flag: str, key: str) -> Path:
+    """The configured data directory, or a one-line DataError naming the flag or the missing path."""
+    if not directory:
+        raise DataError(f"no {what}: pass {flag} DIR (or set {key})")
+    root = Path(directory).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{what} not found: {root}")
+    return root
 
 
 def joint_source(parts: list[DataSource], num_samples: int) -> DataSource:

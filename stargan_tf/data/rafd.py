@@ -16,7 +16,7 @@ import numpy as np
 from stargan_tf.config import Config
 from stargan_tf.data import synthetic
 from stargan_tf.data.images import IMAGE_SUFFIXES, ImageRecord, records_to_source
-from stargan_tf.data.pipeline import DataError, DataSource
+from stargan_tf.data.pipeline import DataError, DataSource, dataset_root
 from stargan_tf.labels import LabelLayout
 
 EXPRESSIONS = synthetic.EXPRESSIONS  # alphabetical, as the folder names sort
@@ -33,11 +33,7 @@ def parse_name(name: str) -> tuple[str, int | None] | None:
 
 def rafd_records(config: Config) -> list[ImageRecord]:
     c = config.data.rafd
-    if not c.dir:
-        raise DataError("no RaFD directory: pass --rafd-dir DIR (or set data.rafd.dir)")
-    root = Path(c.dir).expanduser()
-    if not root.is_dir():
-        raise DataError(f"RaFD directory not found: {root}")
+    root = dataset_root(c.dir, "RaFD directory", "--rafd-dir", "data.rafd.dir")
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     if folders:
         unknown = [p.name for p in folders if p.name.lower() not in EXPRESSIONS]
