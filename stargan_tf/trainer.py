@@ -266,7 +266,7 @@ def build_stargan(config: Config, layout: LabelLayout, jit_compile: bool | None 
             average.set_weights(generator.get_weights())
         model = StarGAN(generator, discriminator, layout, loss.lambda_cls, loss.lambda_rec, loss.lambda_gp,
                         t.n_critic, loss.adversarial, lambda_id=loss.lambda_id, generator_average=average,
-                        average_decay=t.g_ema_decay or 0.999, name="stargan")
+                        average_decay=t.g_ema_decay, name="stargan")
     # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
     g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)
     d_schedule = LinearDecay(t.d_lr, t.num_steps * t.n_critic, t.decay_steps * t.n_critic)
