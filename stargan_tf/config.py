@@ -18,6 +18,10 @@ import yaml
 # Kept here (not imported from stargan_tf.distribute) so that loading a config never imports TensorFlow.
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 PRECISIONS = ("float32", "bf16", "float16")
+# wgan-gp: the paper's Wasserstein loss (Eq. 8) with its interpolated gradient penalty.
+# nonsaturating: the original GAN loss (Eq. 1) in its non-saturating form for G, with the R1 penalty
+# on real images (Mescheder et al. 2018, as in StarGAN v2); loss.lambda_gp weighs the penalty either way.
+ADVERSARIAL_LOSSES = ("wgan-gp", "nonsaturating")
 
 
 class ConfigError(ValueError):
@@ -31,6 +35,9 @@ class ModelConfig:
     g_repeat_num: int = 6  # residual blocks in G
     d_conv_dim: int = 64
     d_repeat_num: int = 6  # stride-2 convolutions in D
+    # true: D_src scores (image, label) pairs with a projection term (Miyato & Koyama 2018), so a
+    # translation must look like a real image of its target domain, not merely satisfy D_cls.
+    d_projection: bool = False
     # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)), which starts near the
     # input and learns much faster at small scale; "logit_residual": tanh(atanh(x) + G(x, c)) with a
     # zero-initialised last layer, exactly the identity at the start (stargan_tf/models.py).
@@ -47,7 +54,7 @@ class LossConfig:
     adversarial: str = "wgan-gp"
     lambda_cls: float = 1.0
     lambda_rec: float = 10.0
-    lambda_gp: float = 10.0
+    lambda_gp: float = 10.0  # weight of the gradient penalty (wgan-gp) or of R1 (nonsaturating; e.g. 1)
     # Fixed-Point GAN's identity loss ||x - G(x, c_x)||_1 on the G update; 0 = off (the paper).
     lambda_id: float = 0.0
 
@@ -83,6 +90,9 @@ class TrainConfig:
     # Exponential moving average of G's weights, updated after every step; 0 = off. When on, samples,
     # generator.keras and everything exported from it use the average (e.g. 0.999).
     g_ema_decay: float = 0.0
+    # Every image D sees (real and generated, in both updates) is shifted by a random offset of up to
+    # this fraction of its side (DiffAugment translation); 0 = off. E.g. 0.125.
+    d_translation: float = 0.0
 
 
 @dataclasses.dataclass
@@ -191,8 +201,13 @@ class Config:
                  "model.g_output must be 'image', 'residual' or 'logit_residual'")
         _require(m.g_upsample in ("transpose", "resize"), "model.g_upsample must be 'transpose' or 'resize'")
         _require(m.g_conditioning in ("input", "modulated"), "model.g_conditioning must be 'input' or 'modulated'")
-        _require(self.loss.adversarial == "wgan-gp", "loss.adversarial must be 'wgan-gp'")
+        _require(self.loss.adversarial in ADVERSARIAL_LOSSES,
+                 f"loss.adversarial must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {self.loss.adversarial!r}")
         _require(self.loss.lambda_id >= 0, "loss.lambda_id must be >= 0")
+        _require(0 <= t.d_translation < 0.5, "train.d_translation must be in [0, 0.5) (0 turns it off)")
+        _require(not (t.d_translation > 0 and t.replica_invariant),
+                 "train.d_translation draws its offsets on each replica; it cannot be combined with "
+                 "train.replica_invariant")
         _require(0 <= t.g_ema_decay < 1, "train.g_ema_decay must be in [0, 1) (0 turns the average off)")
         for key in ("batch_size", "num_steps", "n_critic", "log_every", "sample_every",
                     "checkpoint_every", "keep_checkpoints", "num_sample_faces"):

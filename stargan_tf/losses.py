@@ -11,9 +11,8 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from stargan_tf.config import ADVERSARIAL_LOSSES
 from stargan_tf.labels import GroupSlice
-
-ADVERSARIAL_LOSSES = ("wgan-gp",)
 
 
 def _check_kind(kind: str) -> None:
@@ -22,18 +21,39 @@ def _check_kind(kind: str) -> None:
 
 
 def adversarial_loss(src_real: tf.Tensor, src_fake: tf.Tensor, kind: str = "wgan-gp") -> tf.Tensor:
-    """The discriminator's side of L_adv (Eq. 8 without the penalty): D minimises this.
+    """The discriminator's side of L_adv (Eq. 1 / Eq. 8 without the penalty): D minimises this.
 
-    WGAN: -E[D_src(x)] + E[D_src(G(x, c))], averaged over all patches.
+    wgan-gp: -E[D_src(x)] + E[D_src(G(x, c))]; nonsaturating: E[softplus(-D_src(x))] +
+    E[softplus(D_src(G(x, c)))], i.e. -log sigmoid on real and -log(1 - sigmoid) on fake.
+    Averaged over all patches.
     """
     _check_kind(kind)
+    src_real, src_fake = tf.cast(src_real, tf.float32), tf.cast(src_fake, tf.float32)
+    if kind == "nonsaturating":
+        return tf.reduce_mean(tf.nn.softplus(-src_real)) + tf.reduce_mean(tf.nn.softplus(src_fake))
     return tf.reduce_mean(src_fake) - tf.reduce_mean(src_real)
 
 
 def generator_adversarial_loss(src_fake: tf.Tensor, kind: str = "wgan-gp") -> tf.Tensor:
-    """The generator's side of L_adv: -E[D_src(G(x, c))]."""
+    """The generator's side of L_adv: -E[D_src(G(x, c))] (wgan-gp) or E[softplus(-D_src(G(x, c)))]."""
     _check_kind(kind)
+    src_fake = tf.cast(src_fake, tf.float32)
+    if kind == "nonsaturating":
+        return tf.reduce_mean(tf.nn.softplus(-src_fake))
     return -tf.reduce_mean(src_fake)
+
+
+def r1_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor) -> tf.Tensor:
+    """E[||grad_x D_src(x)||_2^2] on real images (R1; the non-saturating loss's penalty).
+
+    Like `gradient_penalty`, the gradient is that of the sum of the patch map.
+    """
+    real = tf.cast(real, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        src = tf.cast(critic(real), tf.float32)
+    grads = tf.reshape(tape.gradient(src, real), (tf.shape(real)[0], -1))
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=1))
 
 
 def gradient_penalty(

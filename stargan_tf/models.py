@@ -130,7 +130,11 @@ class Generator(keras.Model):
 class Discriminator(keras.Model):
     """PatchGAN critic D_src plus the auxiliary domain classifier D_cls.
 
-    Returns (src [N, H/2^r, W/2^r, 1], cls logits [N, n_d]).
+    Returns (src [N, H/2^r, W/2^r, 1], cls logits [N, n_d]). With `label_dim`
+    > 0 it is called on (images, labels) and D_src scores the pair: every patch
+    gets the projection term <W c, h> (projection discriminator, Miyato & Koyama
+    2018), so D learns what a real image *of domain c* looks like and rejects a
+    translation that only fools D_cls.
     """
 
     def __init__(
@@ -139,6 +143,7 @@ class Discriminator(keras.Model):
         num_domains: int,
         conv_dim: int = 64,
         repeat_num: int = 6,
+        label_dim: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -151,22 +156,34 @@ class Discriminator(keras.Model):
         self.num_domains = num_domains
         self.conv_dim = conv_dim
         self.repeat_num = repeat_num
+        self.label_dim = label_dim
         self.body = []
         for i in range(repeat_num):
             self.body.append(keras.layers.Conv2D(conv_dim * 2**i, 4, strides=2, padding="same", name=f"conv{i + 1}"))
             self.body.append(keras.layers.LeakyReLU(negative_slope=0.01, name=f"lrelu{i + 1}"))
         self.src_head = keras.layers.Conv2D(1, 3, padding="same", use_bias=False, name="src")
         self.cls_head = keras.layers.Conv2D(num_domains, kernel, padding="valid", use_bias=False, name="cls")
+        self.label_embedding = None
+        if label_dim:
+            self.label_embedding = keras.layers.Dense(conv_dim * 2 ** (repeat_num - 1), use_bias=False,
+                                                      name="label_embedding")
 
     def build(self, input_shape: Any) -> None:
-        self.call(keras.KerasTensor(tuple(input_shape)))
+        if self.label_dim:
+            self.call((keras.KerasTensor(tuple(input_shape[0])), keras.KerasTensor(tuple(input_shape[1]))))
+        else:
+            self.call(keras.KerasTensor(tuple(input_shape)))
         self.built = True
 
-    def call(self, images: Any, training: bool | None = None) -> Any:
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        images, labels = inputs if self.label_dim else (inputs, None)
         h = images
         for layer in self.body:
             h = layer(h)
         src = ops.cast(self.src_head(h), "float32")
+        if self.label_embedding is not None:
+            embedded = ops.cast(self.label_embedding(ops.cast(labels, h.dtype)), "float32")
+            src = src + ops.sum(ops.cast(h, "float32") * embedded[:, None, None, :], axis=-1, keepdims=True)
         cls = ops.cast(self.cls_head(h), "float32")
         return src, ops.reshape(cls, (-1, self.num_domains))
 
@@ -177,6 +194,7 @@ class Discriminator(keras.Model):
             "num_domains": self.num_domains,
             "conv_dim": self.conv_dim,
             "repeat_num": self.repeat_num,
+            "label_dim": self.label_dim,
         }
 
 
@@ -187,9 +205,12 @@ def build_generator(label_dim: int, image_size: int, conv_dim: int = 64, repeat_
     return generator
 
 
-def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, repeat_num: int = 6) -> Discriminator:
-    discriminator = Discriminator(image_size, num_domains, conv_dim, repeat_num, name="discriminator")
-    discriminator.build((None, image_size, image_size, 3))
+def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, repeat_num: int = 6,
+                        label_dim: int = 0) -> Discriminator:
+    """A built D; `label_dim` > 0 makes D_src a projection critic of (image, label) pairs."""
+    discriminator = Discriminator(image_size, num_domains, conv_dim, repeat_num, label_dim, name="discriminator")
+    images = (None, image_size, image_size, 3)
+    discriminator.build((images, (None, label_dim)) if label_dim else images)
     return discriminator
 
 
@@ -202,5 +223,6 @@ def generator_for(model: ModelConfig, label_dim: int) -> Generator:
 def build_networks(model: ModelConfig, label_dim: int, num_domains: int) -> tuple[Generator, Discriminator]:
     """G and D as a config's `model` section describes them."""
     generator = generator_for(model, label_dim)
-    discriminator = build_discriminator(model.image_size, num_domains, model.d_conv_dim, model.d_repeat_num)
+    discriminator = build_discriminator(model.image_size, num_domains, model.d_conv_dim, model.d_repeat_num,
+                                        label_dim if model.d_projection else 0)
     return generator, discriminator

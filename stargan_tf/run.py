@@ -16,7 +16,7 @@ import yaml
 
 from stargan_tf.callbacks import Checkpointer, GeneratorAverage, NonFiniteGuard, SampleGrid, ScalarLogger
 from stargan_tf.checkpoints import CONFIG_FILE, TrainingCheckpoint, save_generator, write_layout
-from stargan_tf.config import Config, ConfigError, save_config
+from stargan_tf.config import Config, ConfigError, from_dict, save_config
 from stargan_tf.data.pipeline import training_batches
 from stargan_tf.data.sources import load_source
 from stargan_tf.distribute import StrategyError, is_chief, make_strategy, with_step_randomness
@@ -47,10 +47,15 @@ def check_resumable(config: Config, run_dir: Path) -> None:
     if not stored_path.exists():
         return
     stored = yaml.safe_load(stored_path.read_text()) or {}
+    # A key the stored file lacks is an option added since: the run was trained with its default.
+    try:
+        trained = from_dict(stored).to_dict()
+    except ConfigError as err:
+        raise ConfigError(f"run directory {run_dir} has a config.yaml this version cannot read: {err}") from None
     current = config.to_dict()
     for section in FROZEN_SECTIONS:
-        if stored.get(section) != current[section]:
-            changed = sorted(k for k in current[section] if stored.get(section, {}).get(k) != current[section][k])
+        if trained[section] != current[section]:
+            changed = sorted(k for k in current[section] if trained[section].get(k) != current[section][k])
             raise ConfigError(
                 f"run directory {run_dir} was trained with different {section} settings "
                 f"({', '.join(section + '.' + k for k in changed) or section}); use a new --run-dir"

@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from stargan_tf.augment import random_translation
 from stargan_tf.config import Config
 from stargan_tf.distribute import precision_policy, wrap_optimizer
 from stargan_tf.labels import LabelLayout
@@ -27,6 +28,7 @@ from stargan_tf.losses import (
     generator_adversarial_loss,
     gradient_penalty,
     identity_loss,
+    r1_penalty,
     reconstruction_loss,
 )
 from stargan_tf.models import Discriminator, Generator, build_networks, generator_for
@@ -67,8 +69,10 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 class StarGAN(keras.Model):
     """Trains G and D with WGAN-GP, domain classification and cycle reconstruction (Eqs. 5, 6, 8).
 
-    Options beyond the paper: Fixed-Point GAN's identity loss (`lambda_id`) and an
-    exponential moving average of G's weights (`generator_average`).
+    Options beyond the paper: the non-saturating loss with R1 (`adversarial`), a
+    projection critic (a D built with `label_dim`), Fixed-Point GAN's identity loss
+    (`lambda_id`), an exponential moving average of G's weights (`generator_average`)
+    and random translation of everything D sees (`d_translation`, DiffAugment).
     """
 
     def __init__(
@@ -84,9 +88,11 @@ class StarGAN(keras.Model):
         lambda_id: float = 0.0,
         generator_average: Generator | None = None,
         average_decay: float = 0.999,
+        d_translation: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.d_translation = float(d_translation)
         self.generator = generator
         # An exponential moving average of G's weights (a second G), kept up to date by
         # `update_generator_average`; None when off.
@@ -175,6 +181,12 @@ class StarGAN(keras.Model):
             scaled = optimizer.scale_loss(scaled)
         return scaled
 
+    def critique(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """D(images) -> (src, cls); a projection D also sees the labels the images should have."""
+        if self.discriminator.label_dim:
+            return self.discriminator((images, labels), training=True)
+        return self.discriminator(images, training=True)
+
     def discriminator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor,
                            alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """One D update. `alpha` [B] (the GP's interpolation factors) is drawn here when not given."""
@@ -183,12 +195,21 @@ class StarGAN(keras.Model):
         if alpha is None:
             alpha = tf.random.uniform((tf.shape(x_real)[0],), dtype=tf.float32)
         alpha = tf.reshape(tf.cast(alpha, tf.float32), (-1, 1, 1, 1))
+        if self.d_translation > 0:
+            # Real and fake get independent offsets; the penalty is taken between the shifted images.
+            x_real = random_translation(x_real, self.d_translation)
+            x_fake = random_translation(x_fake, self.d_translation)
         with tf.GradientTape() as tape:
-            src_real, cls_real = self.discriminator(x_real, training=True)
-            src_fake, _ = self.discriminator(x_fake, training=True)
+            src_real, cls_real = self.critique(x_real, c_org)
+            src_fake, _ = self.critique(x_fake, c_trg)
             d_adv = adversarial_loss(src_real, src_fake, self.adversarial)
             d_cls = classification_loss(cls_real, c_org[:, :n_d], self.group_slices, self._dataset_mask(c_org))
-            d_gp = gradient_penalty(lambda x: self.discriminator(x, training=True)[0], x_real, x_fake, alpha)
+            if self.adversarial == "wgan-gp":
+                # A projection critic sees the interpolated image with the same mix of both labels.
+                c_hat = alpha[:, :, 0, 0] * c_org + (1.0 - alpha[:, :, 0, 0]) * c_trg
+                d_gp = gradient_penalty(lambda x: self.critique(x, c_hat)[0], x_real, x_fake, alpha)
+            else:
+                d_gp = r1_penalty(lambda x: self.critique(x, c_org)[0], x_real)
             d_loss = d_adv + self.lambda_cls * d_cls + self.lambda_gp * d_gp
             scaled = self._scaled(d_loss, self.d_optimizer)
         variables = self.discriminator.trainable_variables
@@ -199,7 +220,7 @@ class StarGAN(keras.Model):
         n_d = self.layout.num_domains
         with tf.GradientTape() as tape:
             x_fake = self.generator((x_real, c_trg), training=True)
-            src_fake, cls_fake = self.discriminator(x_fake, training=True)
+            src_fake, cls_fake = self.critique(random_translation(x_fake, self.d_translation), c_trg)
             g_adv = generator_adversarial_loss(src_fake, self.adversarial)
             g_cls = classification_loss(cls_fake, c_trg[:, :n_d], self.group_slices, self._dataset_mask(c_trg))
             x_rec = self.generator((x_fake, c_org), training=True)
@@ -266,7 +287,7 @@ def build_stargan(config: Config, layout: LabelLayout, jit_compile: bool | None 
             average.set_weights(generator.get_weights())
         model = StarGAN(generator, discriminator, layout, loss.lambda_cls, loss.lambda_rec, loss.lambda_gp,
                         t.n_critic, loss.adversarial, lambda_id=loss.lambda_id, generator_average=average,
-                        average_decay=t.g_ema_decay, name="stargan")
+                        average_decay=t.g_ema_decay, d_translation=t.d_translation, name="stargan")
     # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
     g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)
     d_schedule = LinearDecay(t.d_lr, t.num_steps * t.n_critic, t.decay_steps * t.n_critic)

@@ -39,12 +39,18 @@ def test_overrides_are_typed():
         ("model.g_upsample=bilinear", "g_upsample"),
         ("loss.lambda_id=-1", "lambda_id"),
         ("train.g_ema_decay=1.0", "g_ema_decay"),
+        ("train.d_translation=0.5", "d_translation"),
         ("train.n_critic=0", "n_critic"),
     ],
 )
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_translation_and_replica_invariant_steps_exclude_each_other():
+    with pytest.raises(ConfigError, match="cannot be combined with train.replica_invariant"):
+        load_config(None, ["train.d_translation=0.1", "train.replica_invariant=true"])
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

@@ -9,6 +9,7 @@ from stargan_tf.losses import (
     generator_adversarial_loss,
     gradient_penalty,
     identity_loss,
+    r1_penalty,
     reconstruction_loss,
 )
 
@@ -20,6 +21,27 @@ def test_adversarial_losses_are_the_wgan_terms():
     assert float(generator_adversarial_loss(fake)) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="unknown adversarial loss"):
         adversarial_loss(real, fake, kind="hinge-typo")
+
+
+def test_nonsaturating_losses_are_the_log_sigmoid_terms():
+    real = tf.constant([[2.0, -1.0]])
+    fake = tf.constant([[0.5, -3.0]])
+    log_sigmoid = lambda v: -np.log1p(np.exp(-v))  # noqa: E731
+    expected_d = -np.mean(log_sigmoid(np.array([2.0, -1.0]))) - np.mean(log_sigmoid(-np.array([0.5, -3.0])))
+    assert float(adversarial_loss(real, fake, "nonsaturating")) == pytest.approx(expected_d, rel=1e-6)
+    # G's non-saturating side is -log D(G(x)), not log(1 - D(G(x))).
+    expected_g = -np.mean(log_sigmoid(np.array([0.5, -3.0])))
+    assert float(generator_adversarial_loss(fake, "nonsaturating")) == pytest.approx(expected_g, rel=1e-6)
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_on_real_images():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(1, 4, 4, 3)).astype("float32")
+    # critic(x) = sum(a * x^2) / 2: gradient a * x, so R1 = mean over samples of ||a * x||^2.
+    critic = lambda x: 0.5 * tf.reduce_sum(a * x * x, axis=[1, 2, 3])  # noqa: E731
+    real = rng.normal(size=(3, 4, 4, 3)).astype("float32")
+    expected = np.mean(np.sum((a * real) ** 2, axis=(1, 2, 3)))
+    assert float(r1_penalty(critic, tf.constant(real))) == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.0, 3.0])

@@ -68,6 +68,30 @@ def test_discriminator_saves_and_loads_in_safe_mode(tmp_path):
         np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=1e-6)
 
 
+def test_projection_discriminator_scores_image_label_pairs(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    c = np.array([[1, 0, 0, 1, 0], [0, 1, 0, 0, 1]], "float32")
+    d = build_discriminator(32, 5, conv_dim=8, repeat_num=3, label_dim=5)
+    src, cls = d((x, c))
+    assert src.shape == (2, 4, 4, 1) and cls.shape == (2, 5)
+    other_src, other_cls = d((x, c[::-1]))
+    # The labels move D_src (the projection term) and never D_cls.
+    assert not np.allclose(np.asarray(src), np.asarray(other_src))
+    np.testing.assert_array_equal(np.asarray(cls), np.asarray(other_cls))
+    # Without the projection term the critic is the plain one on the same weights.
+    plain = build_discriminator(32, 5, conv_dim=8, repeat_num=3)
+    plain.set_weights(d.get_weights()[:-1])
+    assert d.get_weights()[-1].shape == (32, 5)[::-1]  # [label_dim, features]
+    h_src, _ = plain(x)
+    d.label_embedding.kernel.assign(np.zeros((5, 32), "float32"))
+    np.testing.assert_allclose(np.asarray(d((x, c))[0]), np.asarray(h_src), atol=1e-6)
+    d.save(tmp_path / "d.keras")
+    loaded = keras.models.load_model(tmp_path / "d.keras", safe_mode=True)
+    assert loaded.label_dim == 5
+    np.testing.assert_allclose(np.asarray(loaded((x, c))[0]), np.asarray(d((x, c))[0]), atol=1e-6)
+
+
 def test_discriminator_rejects_sizes_its_classifier_cannot_cover():
     with pytest.raises(ValueError, match="divisible"):
         build_discriminator(48, 5, repeat_num=6)

@@ -103,3 +103,31 @@ def test_generator_average_is_an_exponential_moving_average_of_g(tiny_config):
     assert changed(model.generator.trainable_weights, before)
     for average, weight, old in zip(model.generator_average.weights, model.generator.weights, before, strict=True):
         np.testing.assert_allclose(average.numpy(), 0.9 * old + 0.1 * weight.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_nonsaturating_loss_trains_with_the_r1_penalty(tiny_config):
+    tiny_config.loss.adversarial = "nonsaturating"
+    tiny_config.loss.lambda_gp = 1.0
+    source = load_source(tiny_config)
+    model = build_stargan(tiny_config, source.layout)
+    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    logs = model.train_step(batch)
+    # Softplus terms are positive (WGAN's can be negative), and R1 is a squared norm.
+    assert float(logs["d_adv"]) > 0 and float(logs["g_adv"]) > 0 and float(logs["d_gp"]) > 0
+    expected = logs["d_adv"] + tiny_config.loss.lambda_cls * logs["d_cls"] + 1.0 * logs["d_gp"]
+    assert float(logs["d_loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("adversarial", ["wgan-gp", "nonsaturating"])
+def test_projection_critic_trains_with_either_adversarial_loss(tiny_config, adversarial):
+    tiny_config.model.d_projection = True
+    tiny_config.loss.adversarial = adversarial
+    source = load_source(tiny_config)
+    model = build_stargan(tiny_config, source.layout)
+    assert model.discriminator.label_dim == source.layout.label_dim
+    embedding = model.discriminator.label_embedding.kernel
+    before = embedding.numpy().copy()
+    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    logs = model.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert not np.array_equal(before, embedding.numpy())  # the label embedding is one of D's weights

@@ -136,3 +136,22 @@ def test_changing_the_model_of_an_existing_run_is_refused(tmp_path, tiny_config)
     out = run_cli("--config", TINY, "--run-dir", str(tmp_path), "--set", "train.g_ema_decay=0.99")
     assert out.returncode == 2 and "train.g_ema_decay off; it cannot be turned on" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_run_saved_before_an_option_existed_resumes_with_its_default(tmp_path, tiny_config):
+    import yaml
+
+    from stargan_tf.config import ConfigError
+    from stargan_tf.run import check_resumable
+
+    saved = tiny_config.to_dict()
+    del saved["model"]["d_projection"]  # a config.yaml written before the option was added
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    check_resumable(tiny_config, tmp_path)  # the default (off) is what that run was trained with
+    tiny_config.model.d_projection = True
+    with pytest.raises(ConfigError, match=r"different model settings \(model.d_projection\)"):
+        check_resumable(tiny_config, tmp_path)
+    saved["model"]["from_the_future"] = 1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(ConfigError, match="config.yaml this version cannot read"):
+        check_resumable(tiny_config, tmp_path)
