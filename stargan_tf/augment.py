@@ -13,22 +13,18 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def random_translation(images: tf.Tensor, fraction: float, seed: tf.Tensor | None = None) -> tf.Tensor:
+def random_translation(images: tf.Tensor, fraction: float) -> tf.Tensor:
     """Shifts each image by its own random offset of up to `fraction` of its side, in whole pixels.
 
     Pixels shifted in from outside repeat the border (no black bands for D to
-    spot). Differentiable with respect to `images`. `seed` ([2] int) makes the
-    offsets a pure function of it; without it they come from the global generator.
+    spot). Differentiable with respect to `images`. A no-op when `fraction` is 0.
     """
     if fraction <= 0:
         return images
     shape = tf.shape(images)
     n, h, w = shape[0], shape[1], shape[2]
     max_shift = tf.maximum(tf.cast(tf.round(tf.cast(h, tf.float32) * fraction), tf.int32), 1)
-    if seed is None:
-        shifts = tf.random.uniform((n, 2), -max_shift, max_shift + 1, dtype=tf.int32)
-    else:
-        shifts = tf.random.stateless_uniform((n, 2), seed, -max_shift, max_shift + 1, dtype=tf.int32)
+    shifts = tf.random.uniform((n, 2), -max_shift, max_shift + 1, dtype=tf.int32)
     rows = tf.clip_by_value(tf.range(h)[None, :] - shifts[:, :1], 0, h - 1)  # [N, H]
     cols = tf.clip_by_value(tf.range(w)[None, :] - shifts[:, 1:], 0, w - 1)  # [N, W]
     images = tf.gather(images, rows, axis=1, batch_dims=1)

@@ -43,16 +43,17 @@ def generator_adversarial_loss(src_fake: tf.Tensor, kind: str = "wgan-gp") -> tf
     return -tf.reduce_mean(src_fake)
 
 
-def r1_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor) -> tf.Tensor:
-    """E[||grad_x D_src(x)||_2^2] on real images (R1; the non-saturating loss's penalty).
-
-    Like `gradient_penalty`, the gradient is that of the sum of the patch map.
-    """
-    real = tf.cast(real, tf.float32)
+def _critic_gradients(critic: Callable[[tf.Tensor], tf.Tensor], images: tf.Tensor) -> tf.Tensor:
+    """d(sum of the critic's patch map)/d images, flattened per sample: [N, H*W*C]."""
     with tf.GradientTape() as tape:
-        tape.watch(real)
-        src = tf.cast(critic(real), tf.float32)
-    grads = tf.reshape(tape.gradient(src, real), (tf.shape(real)[0], -1))
+        tape.watch(images)
+        src = tf.cast(critic(images), tf.float32)
+    return tf.reshape(tape.gradient(src, images), (tf.shape(images)[0], -1))
+
+
+def r1_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor) -> tf.Tensor:
+    """E[||grad_x D_src(x)||_2^2] on real images (R1; the non-saturating loss's penalty)."""
+    grads = _critic_gradients(critic, tf.cast(real, tf.float32))
     return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=1))
 
 
@@ -70,11 +71,7 @@ def gradient_penalty(
     """
     real = tf.cast(real, tf.float32)
     fake = tf.cast(fake, tf.float32)
-    x_hat = alpha * real + (1.0 - alpha) * fake
-    with tf.GradientTape() as tape:
-        tape.watch(x_hat)
-        src = tf.cast(critic(x_hat), tf.float32)
-    grads = tf.reshape(tape.gradient(src, x_hat), (tf.shape(x_hat)[0], -1))
+    grads = _critic_gradients(critic, alpha * real + (1.0 - alpha) * fake)
     # The epsilon keeps the sqrt differentiable where the gradient vanishes.
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))

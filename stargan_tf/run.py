@@ -61,7 +61,7 @@ def check_resumable(config: Config, run_dir: Path) -> None:
                 f"({', '.join(section + '.' + k for k in changed) or section}); use a new --run-dir"
             )
     # The average's weights are part of the checkpoint: it can change its decay but not appear or vanish.
-    averaged = float(stored.get("train", {}).get("g_ema_decay", 0.0)) > 0
+    averaged = trained["train"]["g_ema_decay"] > 0
     if averaged != (config.train.g_ema_decay > 0):
         raise ConfigError(f"run directory {run_dir} was trained with train.g_ema_decay "
                           f"{'on' if averaged else 'off'}; it cannot be turned {'off' if averaged else 'on'} "

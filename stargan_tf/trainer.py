@@ -195,10 +195,9 @@ class StarGAN(keras.Model):
         if alpha is None:
             alpha = tf.random.uniform((tf.shape(x_real)[0],), dtype=tf.float32)
         alpha = tf.reshape(tf.cast(alpha, tf.float32), (-1, 1, 1, 1))
-        if self.d_translation > 0:
-            # Real and fake get independent offsets; the penalty is taken between the shifted images.
-            x_real = random_translation(x_real, self.d_translation)
-            x_fake = random_translation(x_fake, self.d_translation)
+        # Real and fake get independent offsets; the penalty is taken between the shifted images.
+        x_real = random_translation(x_real, self.d_translation)
+        x_fake = random_translation(x_fake, self.d_translation)
         with tf.GradientTape() as tape:
             src_real, cls_real = self.critique(x_real, c_org)
             src_fake, _ = self.critique(x_fake, c_trg)

@@ -42,7 +42,9 @@ def changed(weights, before):
     return any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(weights, before, strict=True))
 
 
-def test_one_step_updates_both_networks_the_right_number_of_times(tiny_config):
+@pytest.mark.parametrize("translation", [0.0, 0.125])
+def test_one_step_updates_both_networks_the_right_number_of_times(tiny_config, translation):
+    tiny_config.train.d_translation = translation  # DiffAugment shifts in both updates
     source = load_source(tiny_config)
     model = build_stargan(tiny_config, source.layout)
     g_before = [w.numpy().copy() for w in model.generator.trainable_weights]
