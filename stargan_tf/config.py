@@ -38,6 +38,9 @@ class ModelConfig:
     # true: D_src scores (image, label) pairs with a projection term (Miyato & Koyama 2018), so a
     # translation must look like a real image of its target domain, not merely satisfy D_cls.
     d_projection: bool = False
+    # Width of a stride-1 3x3 convolution that reads the image at full resolution before D's strided
+    # stack (fine lines such as expressions); 0 = none, as in the paper.
+    d_stem_dim: int = 0
     # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)), which starts near the
     # input and learns much faster at small scale; "logit_residual": tanh(atanh(x) + G(x, c)) with a
     # zero-initialised last layer, exactly the identity at the start (stargan_tf/models.py).
@@ -53,6 +56,9 @@ class ModelConfig:
 class LossConfig:
     adversarial: str = "wgan-gp"
     lambda_cls: float = 1.0
+    # Weight of D's classification term on real images (Eq. 7) when it should differ from G's
+    # (Eq. 8): a larger value teaches D_cls the domains faster without G pushing harder. None = lambda_cls.
+    lambda_cls_real: float | None = None
     lambda_rec: float = 10.0
     lambda_gp: float = 10.0  # weight of the gradient penalty (wgan-gp) or of R1 (nonsaturating; e.g. 1)
     # Fixed-Point GAN's identity loss ||x - G(x, c_x)||_1 on the G update; 0 = off (the paper).
@@ -145,6 +151,9 @@ class DataConfig:
     attributes: list[str] = dataclasses.field(
         default_factory=lambda: ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
     )
+    # With dataset "both": consecutive training steps given to each of data.datasets in turn, e.g.
+    # [1, 2] trains the second dataset twice as often; the paper alternates step by step ([1, 1]).
+    dataset_steps: list[int] = dataclasses.field(default_factory=lambda: [1, 1])
     shuffle_buffer: int = 4_096
     # Held-out images per dataset (never trained on), capped at 10% of a small dataset.
     # CelebA uses its official test partition instead when list_eval_partition.txt exists.
@@ -169,6 +178,8 @@ class DataConfig:
             for name in self.datasets:
                 _require(name in DATASET_NAMES and name != "both",
                          f"data.datasets: unknown dataset {name!r} (valid: {valid.replace(', both', '')})")
+        _require(len(self.dataset_steps) == 2 and min(self.dataset_steps) >= 1,
+                 f"data.dataset_steps must be two step counts >= 1 (one per dataset), got {self.dataset_steps}")
         _require(len(set(self.attributes)) == len(self.attributes), "data.attributes has duplicates")
         _require(self.test_size >= 1, "data.test_size must be >= 1")
         _require(self.decode_threads >= 0, "data.decode_threads must be >= 0")
@@ -197,6 +208,7 @@ class Config:
         for key in ("g_conv_dim", "d_conv_dim", "d_repeat_num"):
             _require(getattr(m, key) >= 1, f"model.{key} must be >= 1")
         _require(m.g_repeat_num >= 0, "model.g_repeat_num must be >= 0")
+        _require(m.d_stem_dim >= 0, "model.d_stem_dim must be >= 0 (0 = no full-resolution layer)")
         _require(m.g_output in ("image", "residual", "logit_residual"),
                  "model.g_output must be 'image', 'residual' or 'logit_residual'")
         _require(m.g_upsample in ("transpose", "resize"), "model.g_upsample must be 'transpose' or 'resize'")
@@ -204,6 +216,8 @@ class Config:
         _require(self.loss.adversarial in ADVERSARIAL_LOSSES,
                  f"loss.adversarial must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {self.loss.adversarial!r}")
         _require(self.loss.lambda_id >= 0, "loss.lambda_id must be >= 0")
+        _require(self.loss.lambda_cls_real is None or self.loss.lambda_cls_real >= 0,
+                 "loss.lambda_cls_real must be >= 0 (or null: the same as loss.lambda_cls)")
         _require(0 <= t.d_translation < 0.5, "train.d_translation must be in [0, 0.5) (0 turns it off)")
         _require(not (t.d_translation > 0 and t.replica_invariant),
                  "train.d_translation draws its offsets on each replica; it cannot be combined with "

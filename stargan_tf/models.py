@@ -134,7 +134,8 @@ class Discriminator(keras.Model):
     > 0 it is called on (images, labels) and D_src scores the pair: every patch
     gets the projection term <W c, h> (projection discriminator, Miyato & Koyama
     2018), so D learns what a real image *of domain c* looks like and rejects a
-    translation that only fools D_cls.
+    translation that only fools D_cls. With `stem_dim` > 0 a stride-1 3x3
+    convolution of that width reads the image at full resolution first.
     """
 
     def __init__(
@@ -144,6 +145,7 @@ class Discriminator(keras.Model):
         conv_dim: int = 64,
         repeat_num: int = 6,
         label_dim: int = 0,
+        stem_dim: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -157,7 +159,13 @@ class Discriminator(keras.Model):
         self.conv_dim = conv_dim
         self.repeat_num = repeat_num
         self.label_dim = label_dim
+        self.stem_dim = stem_dim
         self.body = []
+        if stem_dim:
+            # Expressions differ by lines a pixel or two wide (a brow's tilt, a mouth's corners), which the
+            # first stride-2 convolution can only see blurred; a full-resolution layer sees them as lines.
+            self.body.append(keras.layers.Conv2D(stem_dim, 3, padding="same", name="stem"))
+            self.body.append(keras.layers.LeakyReLU(negative_slope=0.01, name="stem_lrelu"))
         for i in range(repeat_num):
             self.body.append(keras.layers.Conv2D(conv_dim * 2**i, 4, strides=2, padding="same", name=f"conv{i + 1}"))
             self.body.append(keras.layers.LeakyReLU(negative_slope=0.01, name=f"lrelu{i + 1}"))
@@ -195,6 +203,7 @@ class Discriminator(keras.Model):
             "conv_dim": self.conv_dim,
             "repeat_num": self.repeat_num,
             "label_dim": self.label_dim,
+            "stem_dim": self.stem_dim,
         }
 
 
@@ -206,9 +215,10 @@ def build_generator(label_dim: int, image_size: int, conv_dim: int = 64, repeat_
 
 
 def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, repeat_num: int = 6,
-                        label_dim: int = 0) -> Discriminator:
+                        label_dim: int = 0, stem_dim: int = 0) -> Discriminator:
     """A built D; `label_dim` > 0 makes D_src a projection critic of (image, label) pairs."""
-    discriminator = Discriminator(image_size, num_domains, conv_dim, repeat_num, label_dim, name="discriminator")
+    discriminator = Discriminator(image_size, num_domains, conv_dim, repeat_num, label_dim, stem_dim,
+                                  name="discriminator")
     images = (None, image_size, image_size, 3)
     discriminator.build((images, (None, label_dim)) if label_dim else images)
     return discriminator
@@ -224,5 +234,5 @@ def build_networks(model: ModelConfig, label_dim: int, num_domains: int) -> tupl
     """G and D as a config's `model` section describes them."""
     generator = generator_for(model, label_dim)
     discriminator = build_discriminator(model.image_size, num_domains, model.d_conv_dim, model.d_repeat_num,
-                                        label_dim if model.d_projection else 0)
+                                        label_dim if model.d_projection else 0, model.d_stem_dim)
     return generator, discriminator

@@ -136,7 +136,8 @@ def _train(config: Config, strategy: tf.distribute.Strategy, run_dir: Path, writ
             return TrainResult(run_dir, start, start, None, source_checkpoint.latest, model)
         # A different seed per resume point, so a resumed run doesn't replay the same batches.
         dataset = training_batches(source, t.batch_size, t.n_critic, seed=t.seed + start,
-                                   shuffle_buffer=config.data.shuffle_buffer)
+                                   shuffle_buffer=config.data.shuffle_buffer,
+                                   dataset_steps=config.data.dataset_steps)
         if t.replica_invariant:
             dataset = with_step_randomness(dataset, t.seed + start)
         if strategy.num_replicas_in_sync > 1:

@@ -89,6 +89,7 @@ class StarGAN(keras.Model):
         generator_average: Generator | None = None,
         average_decay: float = 0.999,
         d_translation: float = 0.0,
+        lambda_cls_real: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -102,6 +103,7 @@ class StarGAN(keras.Model):
         self.discriminator = discriminator
         self.layout = layout
         self.lambda_cls = lambda_cls
+        self.lambda_cls_real = lambda_cls if lambda_cls_real is None else lambda_cls_real
         self.lambda_rec = lambda_rec
         self.lambda_gp = lambda_gp
         self.n_critic = n_critic
@@ -209,7 +211,7 @@ class StarGAN(keras.Model):
                 d_gp = gradient_penalty(lambda x: self.critique(x, c_hat)[0], x_real, x_fake, alpha)
             else:
                 d_gp = r1_penalty(lambda x: self.critique(x, c_org)[0], x_real)
-            d_loss = d_adv + self.lambda_cls * d_cls + self.lambda_gp * d_gp
+            d_loss = d_adv + self.lambda_cls_real * d_cls + self.lambda_gp * d_gp
             scaled = self._scaled(d_loss, self.d_optimizer)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -286,7 +288,8 @@ def build_stargan(config: Config, layout: LabelLayout, jit_compile: bool | None 
             average.set_weights(generator.get_weights())
         model = StarGAN(generator, discriminator, layout, loss.lambda_cls, loss.lambda_rec, loss.lambda_gp,
                         t.n_critic, loss.adversarial, lambda_id=loss.lambda_id, generator_average=average,
-                        average_decay=t.g_ema_decay, d_translation=t.d_translation, name="stargan")
+                        average_decay=t.g_ema_decay, d_translation=t.d_translation,
+                        lambda_cls_real=loss.lambda_cls_real, name="stargan")
     # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
     g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)
     d_schedule = LinearDecay(t.d_lr, t.num_steps * t.n_critic, t.decay_steps * t.n_critic)

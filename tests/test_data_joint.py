@@ -50,6 +50,15 @@ def test_steps_alternate_between_datasets_and_each_step_holds_one(joint):
         np.testing.assert_array_equal(masks, np.eye(2)[[step % 2] * 8])
 
 
+def test_dataset_steps_give_each_dataset_its_run_of_consecutive_steps(joint):
+    _, source = joint
+    batches = training_batches(source, 4, 1, seed=0, shuffle_buffer=16, dataset_steps=[1, 3])
+    owners = [int(labels.numpy()[0, 0, 13:].argmax()) for _, labels in batches.take(9)]
+    assert owners == [0, 1, 1, 1, 0, 1, 1, 1, 0]
+    with pytest.raises(ValueError, match="dataset_steps"):
+        training_batches(source, 4, 1, dataset_steps=[1, 0])
+
+
 def test_classification_loss_ignores_the_unknown_dataset(joint):
     layout = joint[1].layout
     rng = np.random.default_rng(0)

@@ -68,6 +68,21 @@ def test_discriminator_saves_and_loads_in_safe_mode(tmp_path):
         np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=1e-6)
 
 
+def test_full_resolution_stem_reads_one_pixel_lines_before_the_strided_stack(tmp_path):
+    d = build_discriminator(32, 5, conv_dim=8, repeat_num=3, stem_dim=4)
+    plain = build_discriminator(32, 5, conv_dim=8, repeat_num=3)
+    # The stem adds a 3x3x3x4 kernel and bias, and the first strided layer reads 4 channels instead of 3.
+    assert d.count_params() - plain.count_params() == (27 * 4 + 4) + (4 - 3) * 16 * 8
+    assert d.get_layer("stem").strides == (1, 1)
+    src, cls = d(np.zeros((2, 32, 32, 3), "float32"))
+    assert src.shape == (2, 4, 4, 1) and cls.shape == (2, 5)
+    d.save(tmp_path / "d.keras")
+    loaded = keras.models.load_model(tmp_path / "d.keras", safe_mode=True)
+    assert loaded.stem_dim == 4
+    x = np.random.default_rng(5).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(x)[1]), np.asarray(d(x)[1]), atol=1e-6)
+
+
 def test_projection_discriminator_scores_image_label_pairs(tmp_path):
     rng = np.random.default_rng(4)
     x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")

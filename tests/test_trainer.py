@@ -90,6 +90,19 @@ def test_identity_loss_is_logged_and_trained_only_when_its_weight_is_positive(ti
     assert float(logs[IDENTITY_LOSS_NAME]) > 0
 
 
+def test_lambda_cls_real_weighs_only_the_discriminator_classification_term(tiny_config):
+    tiny_config.loss.lambda_cls_real = 4.0
+    source = load_source(tiny_config)
+    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    logs = build_stargan(tiny_config, source.layout).train_step(batch)
+    gp_weight = tiny_config.loss.lambda_gp
+    assert float(logs["d_loss"]) == pytest.approx(
+        float(logs["d_adv"] + 4.0 * logs["d_cls"] + gp_weight * logs["d_gp"]), rel=1e-5)
+    assert float(logs["g_loss"]) == pytest.approx(float(
+        logs["g_adv"] + tiny_config.loss.lambda_cls * logs["g_cls"] + tiny_config.loss.lambda_rec * logs["g_rec"]),
+        rel=1e-5)
+
+
 def test_generator_average_is_an_exponential_moving_average_of_g(tiny_config):
     source = load_source(tiny_config)
     assert build_stargan(tiny_config, source.layout).generator_average is None

@@ -85,6 +85,7 @@ def training_batches(
     seed: int = 0,
     shuffle_buffer: int = 4_096,
     flip: bool = True,
+    dataset_steps: list[int] | None = None,
 ) -> tf.data.Dataset:
     """Endless batches of ([B, n_critic, H, W, 3] in [-1, 1], [B, n_critic, n_c]).
 
@@ -92,13 +93,19 @@ def training_batches(
     The critic axis is second so a distribution strategy splits along B and
     every replica still sees n_critic groups. A joint source yields whole
     steps of one dataset, alternating datasets step by step (paper Sec. 3.2),
-    so every batch carries a single mask and the classification loss sees
-    one known label set at a time.
+    or `dataset_steps[i]` consecutive steps of dataset i in turn, so every
+    batch carries a single mask and the classification loss sees one known
+    label set at a time.
     """
     if source.parts:
         per_dataset = [training_batches(part, batch_size, n_critic, seed + i, shuffle_buffer, flip)
                        for i, part in enumerate(source.parts)]
-        order = tf.data.Dataset.range(len(per_dataset)).repeat()
+        steps = dataset_steps or [1] * len(per_dataset)
+        if len(steps) != len(per_dataset) or min(steps) < 1:
+            raise ValueError(f"dataset_steps must give each of the {len(per_dataset)} datasets >= 1 step, "
+                             f"got {steps}")
+        rounds = np.repeat(np.arange(len(per_dataset), dtype=np.int64), steps)
+        order = tf.data.Dataset.from_tensor_slices(rounds).repeat()
         return tf.data.Dataset.choose_from_datasets(per_dataset, order).prefetch(tf.data.AUTOTUNE)
 
     def augment(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
