@@ -71,8 +71,9 @@ class StarGAN(keras.Model):
 
     Options beyond the paper: the non-saturating loss with R1 (`adversarial`), a
     projection critic (a D built with `label_dim`), Fixed-Point GAN's identity loss
-    (`lambda_id`), an exponential moving average of G's weights (`generator_average`)
-    and random translation of everything D sees (`d_translation`, DiffAugment).
+    (`lambda_id`), an exponential moving average of G's weights (`generator_average`),
+    random translation of everything D sees (`d_translation`, DiffAugment) and a weight
+    of D's classification term of its own (`lambda_cls_real`; G's stays `lambda_cls`).
     """
 
     def __init__(
