@@ -272,11 +272,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return from_dict(value, hint, key + ".")
     origin = typing.get_origin(hint)
     if origin is list:
-        if isinstance(value, str):  # `--set data.attributes=Male,Young`
-            value = [v.strip() for v in value.split(",") if v.strip()]
+        (item,) = typing.get_args(hint)
+        if isinstance(value, str):  # `--set data.attributes=Male,Young`, `--set data.dataset_steps=1,2`
+            value = [_from_text(v.strip(), item) for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{key} must be a list, got {value!r}")
-        (item,) = typing.get_args(hint)
         return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in typing.get_args(hint):
@@ -306,6 +306,14 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key} must be a string, got {value!r}")
     return value
+
+
+def _from_text(text: str, hint: Any) -> Any:
+    """One comma-separated list item as its item type; left as text (and then refused) when it is not one."""
+    try:
+        return int(text) if hint is int else float(text) if hint is float else text
+    except ValueError:
+        return text
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -24,6 +24,7 @@ def test_celeba_config_has_the_paper_hyper_parameters():
 def test_overrides_are_typed():
     c = load_config(None, ["model.g_conv_dim=32", "train.g_lr=2e-4", "data.attributes=Male,Young"])
     assert c.model.g_conv_dim == 32 and c.train.g_lr == 2e-4 and c.data.attributes == ["Male", "Young"]
+    assert load_config(None, ["data.dataset_steps=1,3"]).data.dataset_steps == [1, 3]
 
 
 @pytest.mark.parametrize(
@@ -40,8 +41,9 @@ def test_overrides_are_typed():
         ("loss.lambda_id=-1", "lambda_id"),
         ("loss.lambda_cls_real=-2", "lambda_cls_real"),
         ("model.d_stem_dim=-1", "d_stem_dim"),
-        ("data.dataset_steps=1,0", "dataset_steps"),
-        ("data.dataset_steps=2", "dataset_steps"),
+        ("data.dataset_steps=1,0", "two step counts >= 1"),
+        ("data.dataset_steps=2", "data.dataset_steps must be a list"),
+        ("data.dataset_steps=1,x", r"data.dataset_steps\[1\] must be an integer"),
         ("train.g_ema_decay=1.0", "g_ema_decay"),
         ("train.d_translation=0.5", "d_translation"),
         ("train.n_critic=0", "n_critic"),
