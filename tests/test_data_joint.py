@@ -59,6 +59,21 @@ def test_dataset_steps_give_each_dataset_its_run_of_consecutive_steps(joint):
         training_batches(source, 4, 1, dataset_steps=[1, 0])
 
 
+def test_training_takes_its_dataset_steps_from_the_config(monkeypatch, tmp_path):
+    import stargan_tf.run
+
+    class Stop(Exception):
+        pass
+
+    def spy(*args, **kwargs):
+        raise Stop(kwargs.get("dataset_steps"))
+
+    monkeypatch.setattr(stargan_tf.run, "training_batches", spy)
+    config = load_config(TINY_BOTH, ["data.dataset_steps=1,3"])
+    with pytest.raises(Stop, match=r"\[1, 3\]"):
+        stargan_tf.run.train(config, tmp_path / "run", log=lambda *_: None)
+
+
 def test_classification_loss_ignores_the_unknown_dataset(joint):
     layout = joint[1].layout
     rng = np.random.default_rng(0)

@@ -68,7 +68,7 @@ def test_discriminator_saves_and_loads_in_safe_mode(tmp_path):
         np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=1e-6)
 
 
-def test_full_resolution_stem_reads_one_pixel_lines_before_the_strided_stack(tmp_path):
+def test_full_resolution_stem_is_a_stride_one_layer_before_the_strided_stack(tmp_path):
     d = build_discriminator(32, 5, conv_dim=8, repeat_num=3, stem_dim=4)
     plain = build_discriminator(32, 5, conv_dim=8, repeat_num=3)
     # The stem adds a 3x3x3x4 kernel and bias, and the first strided layer reads 4 channels instead of 3.
