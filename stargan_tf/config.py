@@ -22,6 +22,7 @@ PRECISIONS = ("float32", "bf16", "float16")
 # nonsaturating: the original GAN loss (Eq. 1) in its non-saturating form for G, with the R1 penalty
 # on real images (Mescheder et al. 2018, as in StarGAN v2); loss.lambda_gp weighs the penalty either way.
 ADVERSARIAL_LOSSES = ("wgan-gp", "nonsaturating")
+D_INITIALIZERS = ("glorot_uniform", "he_uniform")
 
 
 class ConfigError(ValueError):
@@ -41,6 +42,10 @@ class ModelConfig:
     # Width of a stride-1 3x3 convolution that reads the image at full resolution before D's strided
     # stack (fine lines such as expressions); 0 = none, as in the paper.
     d_stem_dim: int = 0
+    # Initializer of D's convolutions before the heads. D has no normalization, so with Keras'
+    # glorot_uniform (and the paper's leaky slope 0.01) each layer shrinks the signal and D starts on a
+    # long plateau; "he_uniform" keeps its scale through the stack.
+    d_init: str = "glorot_uniform"
     # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)), which starts near the
     # input and learns much faster at small scale; "logit_residual": tanh(atanh(x) + G(x, c)) with a
     # zero-initialised last layer, exactly the identity at the start (stargan_tf/models.py).
@@ -63,6 +68,9 @@ class LossConfig:
     lambda_gp: float = 10.0  # weight of the gradient penalty (wgan-gp) or of R1 (nonsaturating; e.g. 1)
     # Fixed-Point GAN's identity loss ||x - G(x, c_x)||_1 on the G update; 0 = off (the paper).
     lambda_id: float = 0.0
+    # Weight of a penalty on the gradient of D's classification loss at real images (logged as
+    # `d_cls_gp`): a D_cls that G cannot fool with small patches; 0 = off (the paper).
+    lambda_cls_gp: float = 0.0
 
 
 @dataclasses.dataclass
@@ -209,6 +217,7 @@ class Config:
             _require(getattr(m, key) >= 1, f"model.{key} must be >= 1")
         _require(m.g_repeat_num >= 0, "model.g_repeat_num must be >= 0")
         _require(m.d_stem_dim >= 0, "model.d_stem_dim must be >= 0 (0 = no full-resolution layer)")
+        _require(m.d_init in D_INITIALIZERS, f"model.d_init must be one of {', '.join(D_INITIALIZERS)}")
         _require(m.g_output in ("image", "residual", "logit_residual"),
                  "model.g_output must be 'image', 'residual' or 'logit_residual'")
         _require(m.g_upsample in ("transpose", "resize"), "model.g_upsample must be 'transpose' or 'resize'")
@@ -216,6 +225,7 @@ class Config:
         _require(self.loss.adversarial in ADVERSARIAL_LOSSES,
                  f"loss.adversarial must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {self.loss.adversarial!r}")
         _require(self.loss.lambda_id >= 0, "loss.lambda_id must be >= 0")
+        _require(self.loss.lambda_cls_gp >= 0, "loss.lambda_cls_gp must be >= 0")
         _require(self.loss.lambda_cls_real is None or self.loss.lambda_cls_real >= 0,
                  "loss.lambda_cls_real must be >= 0 (or null: the same as loss.lambda_cls)")
         _require(0 <= t.d_translation < 0.5, "train.d_translation must be in [0, 0.5) (0 turns it off)")

@@ -136,6 +136,7 @@ class Discriminator(keras.Model):
     2018), so D learns what a real image *of domain c* looks like and rejects a
     translation that only fools D_cls. With `stem_dim` > 0 a stride-1 3x3
     convolution of that width reads the image at full resolution first.
+    `kernel_initializer` initializes every convolution before the heads.
     """
 
     def __init__(
@@ -146,6 +147,7 @@ class Discriminator(keras.Model):
         repeat_num: int = 6,
         label_dim: int = 0,
         stem_dim: int = 0,
+        kernel_initializer: str = "glorot_uniform",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -160,14 +162,17 @@ class Discriminator(keras.Model):
         self.repeat_num = repeat_num
         self.label_dim = label_dim
         self.stem_dim = stem_dim
+        self.kernel_initializer = kernel_initializer
         self.body = []
         if stem_dim:
             # Expressions differ by lines a pixel or two wide (a brow's tilt, a mouth's corners), which the
             # first stride-2 convolution can only see blurred; a full-resolution layer sees them as lines.
-            self.body.append(keras.layers.Conv2D(stem_dim, 3, padding="same", name="stem"))
+            self.body.append(keras.layers.Conv2D(stem_dim, 3, padding="same", kernel_initializer=kernel_initializer,
+                                                 name="stem"))
             self.body.append(keras.layers.LeakyReLU(negative_slope=0.01, name="stem_lrelu"))
         for i in range(repeat_num):
-            self.body.append(keras.layers.Conv2D(conv_dim * 2**i, 4, strides=2, padding="same", name=f"conv{i + 1}"))
+            self.body.append(keras.layers.Conv2D(conv_dim * 2**i, 4, strides=2, padding="same",
+                                                 kernel_initializer=kernel_initializer, name=f"conv{i + 1}"))
             self.body.append(keras.layers.LeakyReLU(negative_slope=0.01, name=f"lrelu{i + 1}"))
         self.src_head = keras.layers.Conv2D(1, 3, padding="same", use_bias=False, name="src")
         self.cls_head = keras.layers.Conv2D(num_domains, kernel, padding="valid", use_bias=False, name="cls")
@@ -204,6 +209,7 @@ class Discriminator(keras.Model):
             "repeat_num": self.repeat_num,
             "label_dim": self.label_dim,
             "stem_dim": self.stem_dim,
+            "kernel_initializer": self.kernel_initializer,
         }
 
 
@@ -215,10 +221,11 @@ def build_generator(label_dim: int, image_size: int, conv_dim: int = 64, repeat_
 
 
 def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, repeat_num: int = 6,
-                        label_dim: int = 0, stem_dim: int = 0) -> Discriminator:
+                        label_dim: int = 0, stem_dim: int = 0,
+                        kernel_initializer: str = "glorot_uniform") -> Discriminator:
     """A built D; `label_dim` > 0 makes D_src a projection critic of (image, label) pairs."""
     discriminator = Discriminator(image_size, num_domains, conv_dim, repeat_num, label_dim, stem_dim,
-                                  name="discriminator")
+                                  kernel_initializer, name="discriminator")
     images = (None, image_size, image_size, 3)
     discriminator.build((images, (None, label_dim)) if label_dim else images)
     return discriminator
@@ -234,5 +241,5 @@ def build_networks(model: ModelConfig, label_dim: int, num_domains: int) -> tupl
     """G and D as a config's `model` section describes them."""
     generator = generator_for(model, label_dim)
     discriminator = build_discriminator(model.image_size, num_domains, model.d_conv_dim, model.d_repeat_num,
-                                        label_dim if model.d_projection else 0, model.d_stem_dim)
+                                        label_dim if model.d_projection else 0, model.d_stem_dim, model.d_init)
     return generator, discriminator

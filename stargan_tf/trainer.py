@@ -24,6 +24,7 @@ from stargan_tf.distribute import precision_policy, wrap_optimizer
 from stargan_tf.labels import LabelLayout
 from stargan_tf.losses import (
     adversarial_loss,
+    classification_gradient_penalty,
     classification_loss,
     generator_adversarial_loss,
     gradient_penalty,
@@ -35,6 +36,7 @@ from stargan_tf.models import Discriminator, Generator, build_networks, generato
 
 LOSS_NAMES = ("d_adv", "d_cls", "d_gp", "d_loss", "g_adv", "g_cls", "g_rec", "g_loss")
 IDENTITY_LOSS_NAME = "g_id"  # logged only when loss.lambda_id > 0
+CLS_PENALTY_NAME = "d_cls_gp"  # logged only when loss.lambda_cls_gp > 0
 
 
 @keras.saving.register_keras_serializable(package="stargan_tf")
@@ -72,8 +74,9 @@ class StarGAN(keras.Model):
     Options beyond the paper: the non-saturating loss with R1 (`adversarial`), a
     projection critic (a D built with `label_dim`), Fixed-Point GAN's identity loss
     (`lambda_id`), an exponential moving average of G's weights (`generator_average`),
-    random translation of everything D sees (`d_translation`, DiffAugment) and a weight
-    of D's classification term of its own (`lambda_cls_real`; G's stays `lambda_cls`).
+    random translation of everything D sees (`d_translation`, DiffAugment), a weight
+    of D's classification term of its own (`lambda_cls_real`; G's stays `lambda_cls`)
+    and a penalty on D_cls's input gradient at real images (`lambda_cls_gp`).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class StarGAN(keras.Model):
         average_decay: float = 0.999,
         d_translation: float = 0.0,
         lambda_cls_real: float | None = None,
+        lambda_cls_gp: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,12 +109,14 @@ class StarGAN(keras.Model):
         self.layout = layout
         self.lambda_cls = lambda_cls
         self.lambda_cls_real = lambda_cls if lambda_cls_real is None else lambda_cls_real
+        self.lambda_cls_gp = float(lambda_cls_gp)
         self.lambda_rec = lambda_rec
         self.lambda_gp = lambda_gp
         self.n_critic = n_critic
         self.adversarial = adversarial
         self.group_slices = layout.group_slices()
-        self.loss_names = LOSS_NAMES + ((IDENTITY_LOSS_NAME,) if lambda_id > 0 else ())
+        self.loss_names = (LOSS_NAMES + ((IDENTITY_LOSS_NAME,) if lambda_id > 0 else ())
+                           + ((CLS_PENALTY_NAME,) if self.lambda_cls_gp > 0 else ()))
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names}
         # With several datasets, each loss also per dataset ("celeba/d_cls"): a step trains on one
         # dataset only, so a tracker is updated with weight 1 on its own steps and 0 on the others
@@ -213,10 +219,16 @@ class StarGAN(keras.Model):
             else:
                 d_gp = r1_penalty(lambda x: self.critique(x, c_org)[0], x_real)
             d_loss = d_adv + self.lambda_cls_real * d_cls + self.lambda_gp * d_gp
+            logs = {"d_adv": d_adv, "d_cls": d_cls, "d_gp": d_gp}
+            if self.lambda_cls_gp > 0:
+                logs[CLS_PENALTY_NAME] = classification_gradient_penalty(
+                    lambda x: self.critique(x, c_org)[1], x_real, c_org[:, :n_d], self.group_slices,
+                    self._dataset_mask(c_org))
+                d_loss += self.lambda_cls_gp * logs[CLS_PENALTY_NAME]
             scaled = self._scaled(d_loss, self.d_optimizer)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
-        return {"d_adv": d_adv, "d_cls": d_cls, "d_gp": d_gp, "d_loss": d_loss}
+        return {**logs, "d_loss": d_loss}
 
     def generator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor) -> dict[str, tf.Tensor]:
         n_d = self.layout.num_domains
@@ -290,7 +302,8 @@ def build_stargan(config: Config, layout: LabelLayout, jit_compile: bool | None 
         model = StarGAN(generator, discriminator, layout, loss.lambda_cls, loss.lambda_rec, loss.lambda_gp,
                         t.n_critic, loss.adversarial, lambda_id=loss.lambda_id, generator_average=average,
                         average_decay=t.g_ema_decay, d_translation=t.d_translation,
-                        lambda_cls_real=loss.lambda_cls_real, name="stargan")
+                        lambda_cls_real=loss.lambda_cls_real, lambda_cls_gp=loss.lambda_cls_gp,
+                        name="stargan")
     # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
     g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)
     d_schedule = LinearDecay(t.d_lr, t.num_steps * t.n_critic, t.decay_steps * t.n_critic)

@@ -5,6 +5,7 @@ import tensorflow as tf
 from stargan_tf.labels import GroupSlice
 from stargan_tf.losses import (
     adversarial_loss,
+    classification_gradient_penalty,
     classification_loss,
     generator_adversarial_loss,
     gradient_penalty,
@@ -98,6 +99,25 @@ def test_classification_loss_ignores_the_unknown_dataset():
     logits[0, 1:] = [100.0, -100.0]
     logits[1, 0] = 42.0
     assert float(classification_loss(logits, labels, groups, mask)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_classification_gradient_penalty_of_a_linear_classifier():
+    # One binary attribute, logit = sum(w * x): each sample's loss gradient is (sigmoid(z) - y) * w.
+    rng = np.random.default_rng(2)
+    w = 0.1 * rng.normal(size=(1, 4, 4, 3)).astype("float32")
+    classify = lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3])[:, None]  # noqa: E731
+    real = rng.normal(size=(3, 4, 4, 3)).astype("float32")
+    labels = np.array([[1.0], [0.0], [1.0]], "float32")
+    z = np.sum(real * w, axis=(1, 2, 3))
+    expected = np.mean((1 / (1 + np.exp(-z)) - labels[:, 0]) ** 2) * np.sum(w**2)
+    groups = [GroupSlice("binary", 0, 1, 0)]
+    penalty = classification_gradient_penalty(classify, tf.constant(real), tf.constant(labels), groups)
+    assert float(penalty) == pytest.approx(expected, rel=1e-4)
+    # A sample of the other dataset has no known label, so no gradient.
+    mask = tf.constant([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    masked = classification_gradient_penalty(classify, tf.constant(real), tf.constant(labels), groups, mask)
+    only_first = (1 / (1 + np.exp(-z[0])) - 1) ** 2 * np.sum(w**2) / 3
+    assert float(masked) == pytest.approx(only_first, rel=1e-4)
 
 
 def test_reconstruction_loss_is_mean_absolute_error():

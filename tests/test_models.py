@@ -83,6 +83,20 @@ def test_full_resolution_stem_is_a_stride_one_layer_before_the_strided_stack(tmp
     np.testing.assert_allclose(np.asarray(loaded(x)[1]), np.asarray(d(x)[1]), atol=1e-6)
 
 
+def test_he_initializer_draws_every_convolution_before_the_heads_at_he_scale(tmp_path):
+    d = build_discriminator(32, 5, conv_dim=8, repeat_num=3, stem_dim=4, kernel_initializer="he_uniform")
+    plain = build_discriminator(32, 5, conv_dim=8, repeat_num=3, stem_dim=4)
+    for name in ("stem", "conv1", "conv2", "conv3"):
+        kernel = np.asarray(d.get_layer(name).kernel)
+        fan_in = np.prod(kernel.shape[:3])
+        # A uniform draw on [-L, L] has std L / sqrt(3): sqrt(2 / fan_in) for He, well below it for Glorot.
+        assert np.std(kernel) == pytest.approx(np.sqrt(2.0 / fan_in), rel=0.2)
+        assert np.std(np.asarray(plain.get_layer(name).kernel)) < 0.8 * np.sqrt(2.0 / fan_in)
+    assert d.count_params() == plain.count_params()
+    d.save(tmp_path / "d.keras")
+    assert keras.models.load_model(tmp_path / "d.keras", safe_mode=True).kernel_initializer == "he_uniform"
+
+
 def test_projection_discriminator_scores_image_label_pairs(tmp_path):
     rng = np.random.default_rng(4)
     x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")

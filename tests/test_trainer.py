@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from stargan_tf.data.pipeline import training_batches
 from stargan_tf.data.sources import load_source
-from stargan_tf.trainer import IDENTITY_LOSS_NAME, LOSS_NAMES, LinearDecay, build_stargan
+from stargan_tf.trainer import CLS_PENALTY_NAME, IDENTITY_LOSS_NAME, LOSS_NAMES, LinearDecay, build_stargan
 
 
 def test_linear_decay_endpoints():
@@ -101,6 +101,19 @@ def test_lambda_cls_real_weighs_only_the_discriminator_classification_term(tiny_
     assert float(logs["g_loss"]) == pytest.approx(float(
         logs["g_adv"] + tiny_config.loss.lambda_cls * logs["g_cls"] + tiny_config.loss.lambda_rec * logs["g_rec"]),
         rel=1e-5)
+
+
+def test_classification_gradient_penalty_is_logged_and_weighted_only_when_on(tiny_config):
+    source = load_source(tiny_config)
+    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    assert CLS_PENALTY_NAME not in build_stargan(tiny_config, source.layout).train_step(batch)
+    tiny_config.loss.lambda_cls_gp = 7.0
+    logs = build_stargan(tiny_config, source.layout).train_step(batch)
+    assert set(logs) == set(LOSS_NAMES) | {CLS_PENALTY_NAME}
+    assert float(logs[CLS_PENALTY_NAME]) > 0
+    assert float(logs["d_loss"]) == pytest.approx(float(
+        logs["d_adv"] + tiny_config.loss.lambda_cls * logs["d_cls"] + tiny_config.loss.lambda_gp * logs["d_gp"]
+        + 7.0 * logs[CLS_PENALTY_NAME]), rel=1e-5)
 
 
 def test_generator_average_is_an_exponential_moving_average_of_g(tiny_config):
