@@ -69,7 +69,7 @@ class LossConfig:
     # Fixed-Point GAN's identity loss ||x - G(x, c_x)||_1 on the G update; 0 = off (the paper).
     lambda_id: float = 0.0
     # Weight of a penalty on the gradient of D's classification loss at real images (logged as
-    # `d_cls_gp`): a D_cls that G cannot fool with small patches; 0 = off (the paper).
+    # `d_cls_gp`): D_cls then changes slowly near real faces, so small patches move it less; 0 = off.
     lambda_cls_gp: float = 0.0
 
 

@@ -118,9 +118,9 @@ def classification_gradient_penalty(
 ) -> tf.Tensor:
     """E[||grad_x L_cls(D_cls(x), c)||_2^2] on real images: how fast D's domain decision moves with the pixels.
 
-    Keeping it small makes D_cls robust near real faces, so G cannot change D's
-    decision with a small patch that no real member of the domain shows; the
-    gradient G gets from D_cls then points toward the domain's real features.
+    Keeping it small makes D_cls change slowly near real faces, so that a small
+    patch no real member of the domain shows moves D's decision less (robust
+    classifiers have gradients that look like the domain's real features).
     The gradient is that of each sample's own loss (the batch mean times N).
     """
     real = tf.cast(real, tf.float32)
