@@ -43,8 +43,8 @@ class ModelConfig:
     # stack (fine lines such as expressions); 0 = none, as in the paper.
     d_stem_dim: int = 0
     # Initializer of D's convolutions before the heads. D has no normalization, so with Keras'
-    # glorot_uniform (and the paper's leaky slope 0.01) each layer shrinks the signal and D starts on a
-    # long plateau; "he_uniform" keeps its scale through the stack.
+    # glorot_uniform (and the paper's leaky slope 0.01) each layer shrinks the signal; "he_uniform" keeps
+    # its scale through the stack (D's classifier trained alone on real faces learns faster with it).
     d_init: str = "glorot_uniform"
     # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)), which starts near the
     # input and learns much faster at small scale; "logit_residual": tanh(atanh(x) + G(x, c)) with a
