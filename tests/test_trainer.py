@@ -76,18 +76,25 @@ def test_discriminator_classification_loss_decreases_on_a_fixed_batch(tiny_confi
     assert last < 0.7 * first
 
 
-def test_identity_loss_is_logged_and_trained_only_when_its_weight_is_positive(tiny_config):
+@pytest.mark.parametrize("key, name", [("lambda_id", IDENTITY_LOSS_NAME), ("lambda_cls_gp", CLS_PENALTY_NAME)])
+def test_optional_loss_terms_are_logged_and_weighted_only_when_on(tiny_config, key, name):
     source = load_source(tiny_config)
     batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
-    assert IDENTITY_LOSS_NAME not in build_stargan(tiny_config, source.layout).train_step(batch)
-    tiny_config.loss.lambda_id = 3.0
+    assert name not in build_stargan(tiny_config, source.layout).train_step(batch)
+    setattr(tiny_config.loss, key, 3.0)
     logs = build_stargan(tiny_config, source.layout).train_step(batch)
-    assert set(logs) == set(LOSS_NAMES) | {IDENTITY_LOSS_NAME}
-    # g_loss includes the weighted identity term.
-    expected = (logs["g_adv"] + tiny_config.loss.lambda_cls * logs["g_cls"]
-                + tiny_config.loss.lambda_rec * logs["g_rec"] + 3.0 * logs[IDENTITY_LOSS_NAME])
-    assert float(logs["g_loss"]) == pytest.approx(float(expected), rel=1e-5)
-    assert float(logs[IDENTITY_LOSS_NAME]) > 0
+    assert set(logs) == set(LOSS_NAMES) | {name}
+    assert float(logs[name]) > 0
+    # The identity loss is a G term, the classification penalty a D term; each weighted by 3.
+    loss = tiny_config.loss
+    d_expected = logs["d_adv"] + loss.lambda_cls * logs["d_cls"] + loss.lambda_gp * logs["d_gp"]
+    g_expected = logs["g_adv"] + loss.lambda_cls * logs["g_cls"] + loss.lambda_rec * logs["g_rec"]
+    if name == CLS_PENALTY_NAME:
+        d_expected += 3.0 * logs[name]
+    else:
+        g_expected += 3.0 * logs[name]
+    assert float(logs["d_loss"]) == pytest.approx(float(d_expected), rel=1e-5)
+    assert float(logs["g_loss"]) == pytest.approx(float(g_expected), rel=1e-5)
 
 
 def test_lambda_cls_real_weighs_only_the_discriminator_classification_term(tiny_config):
@@ -101,19 +108,6 @@ def test_lambda_cls_real_weighs_only_the_discriminator_classification_term(tiny_
     assert float(logs["g_loss"]) == pytest.approx(float(
         logs["g_adv"] + tiny_config.loss.lambda_cls * logs["g_cls"] + tiny_config.loss.lambda_rec * logs["g_rec"]),
         rel=1e-5)
-
-
-def test_classification_gradient_penalty_is_logged_and_weighted_only_when_on(tiny_config):
-    source = load_source(tiny_config)
-    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
-    assert CLS_PENALTY_NAME not in build_stargan(tiny_config, source.layout).train_step(batch)
-    tiny_config.loss.lambda_cls_gp = 7.0
-    logs = build_stargan(tiny_config, source.layout).train_step(batch)
-    assert set(logs) == set(LOSS_NAMES) | {CLS_PENALTY_NAME}
-    assert float(logs[CLS_PENALTY_NAME]) > 0
-    assert float(logs["d_loss"]) == pytest.approx(float(
-        logs["d_adv"] + tiny_config.loss.lambda_cls * logs["d_cls"] + tiny_config.loss.lambda_gp * logs["d_gp"]
-        + 7.0 * logs[CLS_PENALTY_NAME]), rel=1e-5)
 
 
 def test_generator_average_is_an_exponential_moving_average_of_g(tiny_config):
