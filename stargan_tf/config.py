@@ -71,6 +71,10 @@ class LossConfig:
     # Weight of a penalty on the gradient of D's classification loss at real images (logged as
     # `d_cls_gp`): D_cls then changes slowly near real faces, so small patches move it less; 0 = off.
     lambda_cls_gp: float = 0.0
+    # Weight of D's classification term on translations G(x, c') with the *source* labels c (logged as
+    # `d_cls_fake`): D_cls learns that patterns G paints still belong to the input's domain, so only a
+    # change that real faces of the target show is called the target. 0 = off (the paper: real only).
+    lambda_cls_fake: float = 0.0
 
 
 @dataclasses.dataclass
@@ -226,6 +230,7 @@ class Config:
                  f"loss.adversarial must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {self.loss.adversarial!r}")
         _require(self.loss.lambda_id >= 0, "loss.lambda_id must be >= 0")
         _require(self.loss.lambda_cls_gp >= 0, "loss.lambda_cls_gp must be >= 0")
+        _require(self.loss.lambda_cls_fake >= 0, "loss.lambda_cls_fake must be >= 0")
         _require(self.loss.lambda_cls_real is None or self.loss.lambda_cls_real >= 0,
                  "loss.lambda_cls_real must be >= 0 (or null: the same as loss.lambda_cls)")
         _require(0 <= t.d_translation < 0.5, "train.d_translation must be in [0, 0.5) (0 turns it off)")

@@ -37,6 +37,7 @@ from stargan_tf.models import Discriminator, Generator, build_networks, generato
 LOSS_NAMES = ("d_adv", "d_cls", "d_gp", "d_loss", "g_adv", "g_cls", "g_rec", "g_loss")
 IDENTITY_LOSS_NAME = "g_id"  # logged only when loss.lambda_id > 0
 CLS_PENALTY_NAME = "d_cls_gp"  # logged only when loss.lambda_cls_gp > 0
+CLS_FAKE_NAME = "d_cls_fake"  # logged only when loss.lambda_cls_fake > 0
 
 
 @keras.saving.register_keras_serializable(package="stargan_tf")
@@ -75,8 +76,9 @@ class StarGAN(keras.Model):
     projection critic (a D built with `label_dim`), Fixed-Point GAN's identity loss
     (`lambda_id`), an exponential moving average of G's weights (`generator_average`),
     random translation of everything D sees (`d_translation`, DiffAugment), a weight
-    of D's classification term of its own (`lambda_cls_real`; G's stays `lambda_cls`)
-    and a penalty on D_cls's input gradient at real images (`lambda_cls_gp`).
+    of D's classification term of its own (`lambda_cls_real`; G's stays `lambda_cls`),
+    a penalty on D_cls's input gradient at real images (`lambda_cls_gp`) and D's
+    classification term on translations with their source labels (`lambda_cls_fake`).
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class StarGAN(keras.Model):
         d_translation: float = 0.0,
         lambda_cls_real: float | None = None,
         lambda_cls_gp: float = 0.0,
+        lambda_cls_fake: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -110,13 +113,15 @@ class StarGAN(keras.Model):
         self.lambda_cls = lambda_cls
         self.lambda_cls_real = lambda_cls if lambda_cls_real is None else lambda_cls_real
         self.lambda_cls_gp = float(lambda_cls_gp)
+        self.lambda_cls_fake = float(lambda_cls_fake)
         self.lambda_rec = lambda_rec
         self.lambda_gp = lambda_gp
         self.n_critic = n_critic
         self.adversarial = adversarial
         self.group_slices = layout.group_slices()
         self.loss_names = (LOSS_NAMES + ((IDENTITY_LOSS_NAME,) if lambda_id > 0 else ())
-                           + ((CLS_PENALTY_NAME,) if self.lambda_cls_gp > 0 else ()))
+                           + ((CLS_PENALTY_NAME,) if self.lambda_cls_gp > 0 else ())
+                           + ((CLS_FAKE_NAME,) if self.lambda_cls_fake > 0 else ()))
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names}
         # With several datasets, each loss also per dataset ("celeba/d_cls"): a step trains on one
         # dataset only, so a tracker is updated with weight 1 on its own steps and 0 on the others
@@ -209,7 +214,7 @@ class StarGAN(keras.Model):
         x_fake = random_translation(x_fake, self.d_translation)
         with tf.GradientTape() as tape:
             src_real, cls_real = self.critique(x_real, c_org)
-            src_fake, _ = self.critique(x_fake, c_trg)
+            src_fake, cls_fake = self.critique(x_fake, c_trg)
             d_adv = adversarial_loss(src_real, src_fake, self.adversarial)
             d_cls = classification_loss(cls_real, c_org[:, :n_d], self.group_slices, self._dataset_mask(c_org))
             if self.adversarial == "wgan-gp":
@@ -225,6 +230,11 @@ class StarGAN(keras.Model):
                     lambda x: self.critique(x, c_org)[1], x_real, c_org[:, :n_d], self.group_slices,
                     self._dataset_mask(c_org))
                 d_loss += self.lambda_cls_gp * logs[CLS_PENALTY_NAME]
+            if self.lambda_cls_fake > 0:
+                # Targets share the batch's dataset, so the source's mask is also the translation's.
+                logs[CLS_FAKE_NAME] = classification_loss(cls_fake, c_org[:, :n_d], self.group_slices,
+                                                          self._dataset_mask(c_org))
+                d_loss += self.lambda_cls_fake * logs[CLS_FAKE_NAME]
             scaled = self._scaled(d_loss, self.d_optimizer)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -303,6 +313,7 @@ def build_stargan(config: Config, layout: LabelLayout, jit_compile: bool | None 
                         t.n_critic, loss.adversarial, lambda_id=loss.lambda_id, generator_average=average,
                         average_decay=t.g_ema_decay, d_translation=t.d_translation,
                         lambda_cls_real=loss.lambda_cls_real, lambda_cls_gp=loss.lambda_cls_gp,
+                        lambda_cls_fake=loss.lambda_cls_fake,
                         name="stargan")
     # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
     g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)

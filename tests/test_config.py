@@ -43,6 +43,7 @@ def test_overrides_are_typed():
         ("model.d_stem_dim=-1", "d_stem_dim"),
         ("model.d_init=zeros", "d_init"),
         ("loss.lambda_cls_gp=-1", "lambda_cls_gp"),
+        ("loss.lambda_cls_fake=-1", "lambda_cls_fake"),
         ("data.dataset_steps=1,0", "two step counts >= 1"),
         ("data.dataset_steps=2", "data.dataset_steps must be a list"),
         ("data.dataset_steps=1,x", r"data.dataset_steps\[1\] must be an integer"),

@@ -4,7 +4,15 @@ import tensorflow as tf
 
 from stargan_tf.data.pipeline import training_batches
 from stargan_tf.data.sources import load_source
-from stargan_tf.trainer import CLS_PENALTY_NAME, IDENTITY_LOSS_NAME, LOSS_NAMES, LinearDecay, build_stargan
+from stargan_tf.losses import classification_loss
+from stargan_tf.trainer import (
+    CLS_FAKE_NAME,
+    CLS_PENALTY_NAME,
+    IDENTITY_LOSS_NAME,
+    LOSS_NAMES,
+    LinearDecay,
+    build_stargan,
+)
 
 
 def test_linear_decay_endpoints():
@@ -76,7 +84,8 @@ def test_discriminator_classification_loss_decreases_on_a_fixed_batch(tiny_confi
     assert last < 0.7 * first
 
 
-@pytest.mark.parametrize("key, name", [("lambda_id", IDENTITY_LOSS_NAME), ("lambda_cls_gp", CLS_PENALTY_NAME)])
+@pytest.mark.parametrize("key, name", [("lambda_id", IDENTITY_LOSS_NAME), ("lambda_cls_gp", CLS_PENALTY_NAME),
+                                       ("lambda_cls_fake", CLS_FAKE_NAME)])
 def test_optional_loss_terms_are_logged_and_weighted_only_when_on(tiny_config, key, name):
     source = load_source(tiny_config)
     batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
@@ -85,16 +94,33 @@ def test_optional_loss_terms_are_logged_and_weighted_only_when_on(tiny_config, k
     logs = build_stargan(tiny_config, source.layout).train_step(batch)
     assert set(logs) == set(LOSS_NAMES) | {name}
     assert float(logs[name]) > 0
-    # The identity loss is a G term, the classification penalty a D term; each weighted by 3.
+    # The identity loss is a G term, the other two are D terms; each weighted by 3.
     loss = tiny_config.loss
     d_expected = logs["d_adv"] + loss.lambda_cls * logs["d_cls"] + loss.lambda_gp * logs["d_gp"]
     g_expected = logs["g_adv"] + loss.lambda_cls * logs["g_cls"] + loss.lambda_rec * logs["g_rec"]
-    if name == CLS_PENALTY_NAME:
+    if name != IDENTITY_LOSS_NAME:
         d_expected += 3.0 * logs[name]
     else:
         g_expected += 3.0 * logs[name]
     assert float(logs["d_loss"]) == pytest.approx(float(d_expected), rel=1e-5)
     assert float(logs["g_loss"]) == pytest.approx(float(g_expected), rel=1e-5)
+
+
+def test_fake_classification_term_scores_translations_against_their_source_labels(tiny_config):
+    tiny_config.loss.lambda_cls_fake = 1.0
+    tiny_config.train.d_translation = 0.0
+    source = load_source(tiny_config)
+    images, labels = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    x_real, c_org = images[:, 0], labels[:, 0]
+    c_trg = tf.reverse(c_org, axis=[0])
+    model = build_stargan(tiny_config, source.layout)
+    n_d = source.layout.num_domains
+    _, cls_fake = model.critique(model.generator((x_real, c_trg), training=True), c_trg)
+    with_source = classification_loss(cls_fake, c_org[:, :n_d], model.group_slices)
+    with_target = classification_loss(cls_fake, c_trg[:, :n_d], model.group_slices)
+    logs = model.discriminator_step(x_real, c_org, c_trg)
+    assert float(logs[CLS_FAKE_NAME]) == pytest.approx(float(with_source), rel=1e-4)
+    assert float(with_source) != pytest.approx(float(with_target), rel=1e-3)
 
 
 def test_lambda_cls_real_weighs_only_the_discriminator_classification_term(tiny_config):
