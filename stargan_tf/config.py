@@ -71,9 +71,9 @@ class LossConfig:
     # Weight of a penalty on the gradient of D's classification loss at real images (logged as
     # `d_cls_gp`): D_cls then changes slowly near real faces, so small patches move it less; 0 = off.
     lambda_cls_gp: float = 0.0
-    # Weight of D's classification term on translations G(x, c') with the *source* labels c (logged as
-    # `d_cls_fake`): D_cls learns that patterns G paints still belong to the input's domain, so only a
-    # change that real faces of the target show is called the target. 0 = off (the paper: real only).
+    # Weight of D's classification term on translations G(x, c') scored against their *source* labels c
+    # (logged as `d_cls_fake`): D_cls is trained to call what G paints the input's domain, not the
+    # target's. 0 = off (the paper trains D_cls on real images only).
     lambda_cls_fake: float = 0.0
 
 
