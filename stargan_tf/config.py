@@ -48,7 +48,8 @@ class ModelConfig:
     d_init: str = "glorot_uniform"
     # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)), which starts near the
     # input and learns much faster at small scale; "logit_residual": tanh(atanh(x) + G(x, c)) with a
-    # zero-initialised last layer, exactly the identity at the start (stargan_tf/models.py).
+    # zero-initialised last layer, exactly the identity at the start; "attention": GANimation's
+    # M * C + (1 - M) * x, a color image pasted where an edit mask M says (stargan_tf/models.py).
     g_output: str = "image"
     # "input": labels concatenated to the image only (the paper); "modulated": also a
     # label-dependent scale/shift after every normalization in G (faster to learn).
@@ -75,6 +76,10 @@ class LossConfig:
     # (logged as `d_cls_fake`): D_cls is trained to call what G paints the input's domain, not the
     # target's. 0 = off (the paper trains D_cls on real images only).
     lambda_cls_fake: float = 0.0
+    # Weights of GANimation's regularizers of the edit mask of model.g_output=attention (logged as
+    # `g_mask` and `g_mask_tv`): the painted share of the image and the mask's total variation. 0 = off.
+    lambda_mask: float = 0.0
+    lambda_mask_tv: float = 0.0
 
 
 @dataclasses.dataclass
@@ -222,8 +227,8 @@ class Config:
         _require(m.g_repeat_num >= 0, "model.g_repeat_num must be >= 0")
         _require(m.d_stem_dim >= 0, "model.d_stem_dim must be >= 0 (0 = no full-resolution layer)")
         _require(m.d_init in D_INITIALIZERS, f"model.d_init must be one of {', '.join(D_INITIALIZERS)}")
-        _require(m.g_output in ("image", "residual", "logit_residual"),
-                 "model.g_output must be 'image', 'residual' or 'logit_residual'")
+        _require(m.g_output in ("image", "residual", "logit_residual", "attention"),
+                 "model.g_output must be 'image', 'residual', 'logit_residual' or 'attention'")
         _require(m.g_upsample in ("transpose", "resize"), "model.g_upsample must be 'transpose' or 'resize'")
         _require(m.g_conditioning in ("input", "modulated"), "model.g_conditioning must be 'input' or 'modulated'")
         _require(self.loss.adversarial in ADVERSARIAL_LOSSES,
@@ -231,6 +236,10 @@ class Config:
         _require(self.loss.lambda_id >= 0, "loss.lambda_id must be >= 0")
         _require(self.loss.lambda_cls_gp >= 0, "loss.lambda_cls_gp must be >= 0")
         _require(self.loss.lambda_cls_fake >= 0, "loss.lambda_cls_fake must be >= 0")
+        for key in ("lambda_mask", "lambda_mask_tv"):
+            _require(getattr(self.loss, key) >= 0, f"loss.{key} must be >= 0")
+            _require(getattr(self.loss, key) == 0 or m.g_output == "attention",
+                     f"loss.{key} regularizes the edit mask of model.g_output=attention (g_output is {m.g_output})")
         _require(self.loss.lambda_cls_real is None or self.loss.lambda_cls_real >= 0,
                  "loss.lambda_cls_real must be >= 0 (or null: the same as loss.lambda_cls)")
         _require(0 <= t.d_translation < 0.5, "train.d_translation must be in [0, 0.5) (0 turns it off)")

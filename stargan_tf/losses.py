@@ -144,3 +144,17 @@ def identity_loss(images: tf.Tensor, same_domain: tf.Tensor) -> tf.Tensor:
     discourages G from touching pixels unrelated to the requested attribute.
     """
     return tf.reduce_mean(tf.abs(tf.cast(images, tf.float32) - tf.cast(same_domain, tf.float32)))
+
+
+def attention_mask_loss(mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """GANimation's regularizers of an edit mask M [N, H, W, 1] in [0, 1]: (area, roughness).
+
+    area = E[mean M], the share of pixels G paints over; roughness = E[mean of the squared
+    differences between vertically and horizontally adjacent mask values] (total variation).
+    Small area keeps edits to the regions that must change; low roughness keeps them in one piece.
+    """
+    mask = tf.cast(mask, tf.float32)
+    area = tf.reduce_mean(mask)
+    roughness = (tf.reduce_mean(tf.square(mask[:, 1:] - mask[:, :-1]))
+                 + tf.reduce_mean(tf.square(mask[:, :, 1:] - mask[:, :, :-1])))
+    return area, roughness

@@ -24,6 +24,7 @@ from stargan_tf.distribute import precision_policy, wrap_optimizer
 from stargan_tf.labels import LabelLayout
 from stargan_tf.losses import (
     adversarial_loss,
+    attention_mask_loss,
     classification_gradient_penalty,
     classification_loss,
     generator_adversarial_loss,
@@ -38,6 +39,7 @@ LOSS_NAMES = ("d_adv", "d_cls", "d_gp", "d_loss", "g_adv", "g_cls", "g_rec", "g_
 IDENTITY_LOSS_NAME = "g_id"  # logged only when loss.lambda_id > 0
 CLS_PENALTY_NAME = "d_cls_gp"  # logged only when loss.lambda_cls_gp > 0
 CLS_FAKE_NAME = "d_cls_fake"  # logged only when loss.lambda_cls_fake > 0
+MASK_LOSS_NAMES = ("g_mask", "g_mask_tv")  # logged only for an attention G
 
 
 @keras.saving.register_keras_serializable(package="stargan_tf")
@@ -78,7 +80,8 @@ class StarGAN(keras.Model):
     random translation of everything D sees (`d_translation`, DiffAugment), a weight
     of D's classification term of its own (`lambda_cls_real`; G's stays `lambda_cls`),
     a penalty on D_cls's input gradient at real images (`lambda_cls_gp`) and D's
-    classification term on translations with their source labels (`lambda_cls_fake`).
+    classification term on translations with their source labels (`lambda_cls_fake`), and for an
+    attention G, GANimation's area and smoothness terms of its edit masks (`lambda_mask`, `lambda_mask_tv`).
     """
 
     def __init__(
@@ -98,6 +101,8 @@ class StarGAN(keras.Model):
         lambda_cls_real: float | None = None,
         lambda_cls_gp: float = 0.0,
         lambda_cls_fake: float = 0.0,
+        lambda_mask: float = 0.0,
+        lambda_mask_tv: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -114,6 +119,9 @@ class StarGAN(keras.Model):
         self.lambda_cls_real = lambda_cls if lambda_cls_real is None else lambda_cls_real
         self.lambda_cls_gp = float(lambda_cls_gp)
         self.lambda_cls_fake = float(lambda_cls_fake)
+        self.lambda_mask = float(lambda_mask)
+        self.lambda_mask_tv = float(lambda_mask_tv)
+        self.attention = generator.output_kind == "attention"
         self.lambda_rec = lambda_rec
         self.lambda_gp = lambda_gp
         self.n_critic = n_critic
@@ -121,7 +129,8 @@ class StarGAN(keras.Model):
         self.group_slices = layout.group_slices()
         self.loss_names = (LOSS_NAMES + ((IDENTITY_LOSS_NAME,) if lambda_id > 0 else ())
                            + ((CLS_PENALTY_NAME,) if self.lambda_cls_gp > 0 else ())
-                           + ((CLS_FAKE_NAME,) if self.lambda_cls_fake > 0 else ()))
+                           + ((CLS_FAKE_NAME,) if self.lambda_cls_fake > 0 else ())
+                           + (MASK_LOSS_NAMES if self.attention else ()))
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names}
         # With several datasets, each loss also per dataset ("celeba/d_cls"): a step trains on one
         # dataset only, so a tracker is updated with weight 1 on its own steps and 0 on the others
@@ -243,23 +252,26 @@ class StarGAN(keras.Model):
     def generator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor) -> dict[str, tf.Tensor]:
         n_d = self.layout.num_domains
         with tf.GradientTape() as tape:
-            x_fake = self.generator((x_real, c_trg), training=True)
+            x_fake, mask_fake = self.generator((x_real, c_trg), training=True, return_mask=True)
             src_fake, cls_fake = self.critique(random_translation(x_fake, self.d_translation), c_trg)
             g_adv = generator_adversarial_loss(src_fake, self.adversarial)
             g_cls = classification_loss(cls_fake, c_trg[:, :n_d], self.group_slices, self._dataset_mask(c_trg))
-            x_rec = self.generator((x_fake, c_org), training=True)
+            x_rec, mask_rec = self.generator((x_fake, c_org), training=True, return_mask=True)
             g_rec = reconstruction_loss(x_real, x_rec)
             g_loss = g_adv + self.lambda_cls * g_cls + self.lambda_rec * g_rec
+            logs = {"g_adv": g_adv, "g_cls": g_cls, "g_rec": g_rec}
             if self.lambda_id > 0:
-                g_id = identity_loss(x_real, self.generator((x_real, c_org), training=True))
-                g_loss += self.lambda_id * g_id
+                logs[IDENTITY_LOSS_NAME] = identity_loss(x_real, self.generator((x_real, c_org), training=True))
+                g_loss += self.lambda_id * logs[IDENTITY_LOSS_NAME]
+            if self.attention:
+                # Both masks of the cycle, as in GANimation: the way back must also edit little.
+                area, roughness = attention_mask_loss(tf.concat([mask_fake, mask_rec], axis=0))
+                logs.update(g_mask=area, g_mask_tv=roughness)
+                g_loss += self.lambda_mask * area + self.lambda_mask_tv * roughness
             scaled = self._scaled(g_loss, self.g_optimizer)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
-        logs = {"g_adv": g_adv, "g_cls": g_cls, "g_rec": g_rec, "g_loss": g_loss}
-        if self.lambda_id > 0:
-            logs[IDENTITY_LOSS_NAME] = g_id
-        return logs
+        return {**logs, "g_loss": g_loss}
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """`data` = (images [B, n_critic, H, W, 3], labels [B, n_critic, n_c]), optionally followed by
@@ -313,7 +325,8 @@ def build_stargan(config: Config, layout: LabelLayout, jit_compile: bool | None 
                         t.n_critic, loss.adversarial, lambda_id=loss.lambda_id, generator_average=average,
                         average_decay=t.g_ema_decay, d_translation=t.d_translation,
                         lambda_cls_real=loss.lambda_cls_real, lambda_cls_gp=loss.lambda_cls_gp,
-                        lambda_cls_fake=loss.lambda_cls_fake,
+                        lambda_cls_fake=loss.lambda_cls_fake, lambda_mask=loss.lambda_mask,
+                        lambda_mask_tv=loss.lambda_mask_tv,
                         name="stargan")
     # D's optimizer counts n_critic updates per step; both schedules reach 0 at the last step.
     g_schedule = LinearDecay(t.g_lr, t.num_steps, t.decay_steps)

@@ -161,9 +161,14 @@ def test_cli_converts_and_rejects_bad_options(run_dir, tmp_path, capsys):
         assert err.startswith("error: ") and err.count("\n") == 1
 
 
-def test_the_logit_residual_resize_generator_converts_to_builtin_ops(tmp_path):
-    # tanh(atanh(x) + G) and nearest up-sampling add LOG, DIV, clipping and RESIZE_NEAREST_NEIGHBOR,
-    # all builtin and GPU-delegate ops; the result matches Keras in float32.
+@pytest.mark.parametrize("output, extra", [
+    # tanh(atanh(x) + G) adds LOG, DIV and clipping; the attention head's mask adds LOGISTIC.
+    ("logit_residual", {"DIV", "LOG", "MAXIMUM", "MINIMUM"}),
+    ("attention", {"LOGISTIC"}),
+])
+def test_the_resize_generator_heads_convert_to_builtin_ops(tmp_path, output, extra):
+    # Nearest up-sampling adds RESIZE_NEAREST_NEIGHBOR; all are builtin and GPU-delegate ops, and the
+    # result matches Keras in float32.
     from ai_edge_litert.tools import flatbuffer_utils
 
     from stargan_tf.checkpoints import save_generator, write_layout
@@ -172,14 +177,14 @@ def test_the_logit_residual_resize_generator_converts_to_builtin_ops(tmp_path):
     from stargan_tf.models import build_generator
     from tests.conftest import ROOT
 
-    config = load_config(ROOT / "configs" / "tiny.yaml", ["model.g_output=logit_residual",
+    config = load_config(ROOT / "configs" / "tiny.yaml", [f"model.g_output={output}",
                                                           "model.g_upsample=resize", "model.g_conditioning=modulated"])
     layout = layout_for(config)
     run = tmp_path / "run"
     run.mkdir()
     save_config(config, run / "config.yaml")
     write_layout(layout, run)
-    generator = build_generator(layout.label_dim, 32, 8, 1, "logit_residual", "modulated", "resize")
+    generator = build_generator(layout.label_dim, 32, 8, 1, output, "modulated", "resize")
     rng = np.random.default_rng(7)
     for weight in generator.weights:  # away from the identity it starts as
         weight.assign(weight.numpy() + rng.normal(0, 0.05, weight.shape))
@@ -187,8 +192,8 @@ def test_the_logit_residual_resize_generator_converts_to_builtin_ops(tmp_path):
     path = tflite.export_tflite(run, tmp_path / "g.tflite", "none")
     tree = flatbuffer_utils.read_model(str(path))
     ops = {flatbuffer_utils.opcode_to_name(tree, op.opcodeIndex) for g in tree.subgraphs for op in g.operators}
-    extra = {"DIV", "LOG", "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR"}
-    assert "RESIZE_NEAREST_NEIGHBOR" in ops and "LOG" in ops
+    extra = extra | {"RESIZE_NEAREST_NEIGHBOR"}
+    assert ops & extra == extra, extra - ops
     assert ops <= ALLOWED_OPS | extra, ops - ALLOWED_OPS - extra
     images = (np.stack([smooth_face(32, s) for s in range(2)]) / 127.5 - 1).astype(np.float32)
     labels = np.stack([layout.sample_targets(rng, 1)[0] for _ in range(2)])

@@ -10,6 +10,7 @@ from stargan_tf.trainer import (
     CLS_PENALTY_NAME,
     IDENTITY_LOSS_NAME,
     LOSS_NAMES,
+    MASK_LOSS_NAMES,
     LinearDecay,
     build_stargan,
 )
@@ -103,6 +104,24 @@ def test_optional_loss_terms_are_logged_and_weighted_only_when_on(tiny_config, k
     else:
         g_expected += 3.0 * logs[name]
     assert float(logs["d_loss"]) == pytest.approx(float(d_expected), rel=1e-5)
+    assert float(logs["g_loss"]) == pytest.approx(float(g_expected), rel=1e-5)
+
+
+def test_attention_generator_adds_the_weighted_mask_terms_of_both_cycle_passes(tiny_config):
+    tiny_config.model.g_output = "attention"
+    tiny_config.loss.lambda_mask, tiny_config.loss.lambda_mask_tv = 2.0, 5.0
+    source = load_source(tiny_config)
+    batch = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    model = build_stargan(tiny_config, source.layout)
+    x_real = batch[0][:, -1]
+    before = np.asarray(model.generator((x_real, batch[1][:, -1]), return_mask=True)[1])
+    logs = model.train_step(batch)
+    assert set(logs) == set(LOSS_NAMES) | set(MASK_LOSS_NAMES)
+    # A fresh mask is sigmoid(-4) almost everywhere: both passes' masks average to about that.
+    assert float(logs["g_mask"]) == pytest.approx(float(before.mean()), rel=0.2)
+    loss = tiny_config.loss
+    g_expected = (logs["g_adv"] + loss.lambda_cls * logs["g_cls"] + loss.lambda_rec * logs["g_rec"]
+                  + 2.0 * logs["g_mask"] + 5.0 * logs["g_mask_tv"])
     assert float(logs["g_loss"]) == pytest.approx(float(g_expected), rel=1e-5)
 
 
