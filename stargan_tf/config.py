@@ -49,7 +49,7 @@ class ModelConfig:
     # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)), which starts near the
     # input and learns much faster at small scale; "logit_residual": tanh(atanh(x) + G(x, c)) with a
     # zero-initialised last layer, exactly the identity at the start; "attention": GANimation's
-    # M * C + (1 - M) * x, a color image pasted where an edit mask M says (stargan_tf/models.py).
+    # A * x + (1 - A) * C, an attention mask A blending the input and a color image C (stargan_tf/models.py).
     g_output: str = "image"
     # "input": labels concatenated to the image only (the paper); "modulated": also a
     # label-dependent scale/shift after every normalization in G (faster to learn).
@@ -76,8 +76,9 @@ class LossConfig:
     # (logged as `d_cls_fake`): D_cls is trained to call what G paints the input's domain, not the
     # target's. 0 = off (the paper trains D_cls on real images only).
     lambda_cls_fake: float = 0.0
-    # Weights of GANimation's regularizers of the edit mask of model.g_output=attention (logged as
-    # `g_mask` and `g_mask_tv`): the painted share of the image and the mask's total variation. 0 = off.
+    # Weights of GANimation's terms on the attention mask A of model.g_output=attention (logged as
+    # `g_mask` and `g_mask_tv`): E[A^2], which keeps A from saturating at "keep the whole input", and
+    # A's total variation. 0 = off; GANimation uses 0.1 for the first.
     lambda_mask: float = 0.0
     lambda_mask_tv: float = 0.0
 
@@ -239,7 +240,8 @@ class Config:
         for key in ("lambda_mask", "lambda_mask_tv"):
             _require(getattr(self.loss, key) >= 0, f"loss.{key} must be >= 0")
             _require(getattr(self.loss, key) == 0 or m.g_output == "attention",
-                     f"loss.{key} regularizes the edit mask of model.g_output=attention (g_output is {m.g_output})")
+                     f"loss.{key} weighs a term on the attention mask of model.g_output=attention "
+                     f"(g_output is {m.g_output})")
         _require(self.loss.lambda_cls_real is None or self.loss.lambda_cls_real >= 0,
                  "loss.lambda_cls_real must be >= 0 (or null: the same as loss.lambda_cls)")
         _require(0 <= t.d_translation < 0.5, "train.d_translation must be in [0, 0.5) (0 turns it off)")

@@ -146,15 +146,15 @@ def identity_loss(images: tf.Tensor, same_domain: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.abs(tf.cast(images, tf.float32) - tf.cast(same_domain, tf.float32)))
 
 
-def attention_mask_loss(mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """GANimation's regularizers of an edit mask M [N, H, W, 1] in [0, 1]: (area, roughness).
+def attention_mask_loss(attention: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """GANimation's two terms on an attention mask A [N, H, W, 1] in [0, 1] (1 = keep the input pixel).
 
-    area = E[mean M], the share of pixels G paints over; roughness = E[mean of the squared
-    differences between vertically and horizontally adjacent mask values] (total variation).
-    Small area keeps edits to the regions that must change; low roughness keeps them in one piece.
+    Returns (E[mean A^2], E[mean of the squared differences between vertically and horizontally
+    adjacent values of A]): the first keeps A from saturating at 1, where G would return its
+    input unchanged; the second (total variation) keeps the mask smooth. Means rather than
+    GANimation's sums, so the weights do not depend on the image size.
     """
-    mask = tf.cast(mask, tf.float32)
-    area = tf.reduce_mean(mask)
-    roughness = (tf.reduce_mean(tf.square(mask[:, 1:] - mask[:, :-1]))
-                 + tf.reduce_mean(tf.square(mask[:, :, 1:] - mask[:, :, :-1])))
-    return area, roughness
+    attention = tf.cast(attention, tf.float32)
+    roughness = (tf.reduce_mean(tf.square(attention[:, 1:] - attention[:, :-1]))
+                 + tf.reduce_mean(tf.square(attention[:, :, 1:] - attention[:, :, :-1])))
+    return tf.reduce_mean(tf.square(attention)), roughness

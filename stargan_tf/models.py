@@ -21,9 +21,9 @@ from stargan_tf.layers import InstanceNormalization, LabelModulation, NearestUps
 # "image": tanh(G(x, c)) (the paper). "residual": tanh(x + G(x, c)), close to the input from the start.
 # "logit_residual": tanh(atanh(x) + G(x, c)) with a zero-initialised last convolution, so a fresh G
 # is exactly the identity and a pixel G leaves alone keeps its value.
-# "attention": GANimation's image formation M * C + (1 - M) * x: a color image C = tanh(.) and an edit
-# mask M = sigmoid(.) that says where C replaces the input. M starts near 0 (a fresh G nearly returns
-# its input) and loss.lambda_mask keeps the painted area small: expressions change a few small regions.
+# "attention": GANimation's image formation A * x + (1 - A) * C: a color image C = tanh(.) and an attention
+# mask A = sigmoid(.) that says how much of the input each pixel keeps. A starts near 1 (a fresh G nearly
+# returns its input); loss.lambda_mask's penalty on A keeps it from staying there.
 GENERATOR_OUTPUTS = ("image", "residual", "logit_residual", "attention")
 # "transpose": 4x4 stride-2 transposed convolutions (the paper). "resize": nearest-neighbour
 # up-sampling followed by a 3x3 convolution, which cannot produce checkerboard artifacts.
@@ -31,9 +31,9 @@ GENERATOR_UPSAMPLING = ("transpose", "resize")
 # Inputs are clipped this far inside (-1, 1) before atanh, which is infinite at +-1;
 # tanh(atanh(1 - 1e-3)) still rounds to 255 in uint8.
 _LOGIT_CLIP = 1e-3
-# A fresh attention G's edit mask is sigmoid(-4) = 0.018 everywhere (zero kernel, this bias): every pixel
+# A fresh attention G's mask is sigmoid(4) = 0.982 everywhere (zero kernel, this bias): every pixel
 # moves < 2% of the way to C, and the mask's weights still get gradients.
-_MASK_BIAS = -4.0
+_ATTENTION_BIAS = 4.0
 # "input": the label planes are concatenated to the image only (the paper).
 # "modulated": additionally, every normalization is followed by a label-dependent
 # scale and shift (conditional instance normalization); learns much faster.
@@ -96,11 +96,11 @@ class Generator(keras.Model):
         initializer = "zeros" if output == "logit_residual" else "glorot_uniform"
         self.to_rgb = keras.layers.Conv2D(3, 7, padding="same", use_bias=False, kernel_initializer=initializer,
                                           name="to_rgb")
-        self.to_mask = None
+        self.to_attention = None
         if output == "attention":
-            self.to_mask = keras.layers.Conv2D(1, 7, padding="same", kernel_initializer="zeros",
-                                               bias_initializer=keras.initializers.Constant(_MASK_BIAS),
-                                               name="to_mask")
+            self.to_attention = keras.layers.Conv2D(1, 7, padding="same", kernel_initializer="zeros",
+                                                    bias_initializer=keras.initializers.Constant(_ATTENTION_BIAS),
+                                                    name="to_attention")
 
     def build(self, input_shape: Any) -> None:
         image_shape, label_shape = input_shape
@@ -110,8 +110,8 @@ class Generator(keras.Model):
         self.call((images, labels))
         self.built = True
 
-    def call(self, inputs: Any, training: bool | None = None, return_mask: bool = False) -> Any:
-        """G(x, c); with `return_mask`, (G(x, c), the edit mask [N, H, W, 1] in [0, 1] or None
+    def call(self, inputs: Any, training: bool | None = None, return_attention: bool = False) -> Any:
+        """G(x, c); with `return_attention`, (G(x, c), the attention mask [N, H, W, 1] in [0, 1] or None
         when the output is not "attention")."""
         images, labels = inputs
         x = self.tile(images, labels)
@@ -119,10 +119,10 @@ class Generator(keras.Model):
             takes_labels = isinstance(layer, LabelModulation) or getattr(layer, "modulated", False)
             x = layer(x, labels) if takes_labels else layer(x)
         features, x = x, ops.cast(self.to_rgb(x), "float32")
-        mask = None
+        attention = None
         if self.output_kind == "attention":
-            mask = ops.sigmoid(ops.cast(self.to_mask(features), "float32"))
-            out = mask * ops.tanh(x) + (1.0 - mask) * ops.cast(images, "float32")
+            attention = ops.sigmoid(ops.cast(self.to_attention(features), "float32"))
+            out = attention * ops.cast(images, "float32") + (1.0 - attention) * ops.tanh(x)
         else:
             if self.output_kind == "residual":
                 x = x + ops.cast(images, "float32")
@@ -131,7 +131,7 @@ class Generator(keras.Model):
                 # atanh written with log and divide, which every converter and delegate supports.
                 x = x + 0.5 * ops.log((1.0 + inside) / (1.0 - inside))
             out = ops.tanh(x)
-        return (out, mask) if return_mask else out
+        return (out, attention) if return_attention else out
 
     def get_config(self) -> dict[str, Any]:
         return {

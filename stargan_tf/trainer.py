@@ -81,7 +81,7 @@ class StarGAN(keras.Model):
     of D's classification term of its own (`lambda_cls_real`; G's stays `lambda_cls`),
     a penalty on D_cls's input gradient at real images (`lambda_cls_gp`) and D's
     classification term on translations with their source labels (`lambda_cls_fake`), and for an
-    attention G, GANimation's area and smoothness terms of its edit masks (`lambda_mask`, `lambda_mask_tv`).
+    attention G, GANimation's two terms on its attention masks (`lambda_mask`, `lambda_mask_tv`).
     """
 
     def __init__(
@@ -252,11 +252,11 @@ class StarGAN(keras.Model):
     def generator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor) -> dict[str, tf.Tensor]:
         n_d = self.layout.num_domains
         with tf.GradientTape() as tape:
-            x_fake, mask_fake = self.generator((x_real, c_trg), training=True, return_mask=True)
+            x_fake, attention_fake = self.generator((x_real, c_trg), training=True, return_attention=True)
             src_fake, cls_fake = self.critique(random_translation(x_fake, self.d_translation), c_trg)
             g_adv = generator_adversarial_loss(src_fake, self.adversarial)
             g_cls = classification_loss(cls_fake, c_trg[:, :n_d], self.group_slices, self._dataset_mask(c_trg))
-            x_rec, mask_rec = self.generator((x_fake, c_org), training=True, return_mask=True)
+            x_rec, attention_rec = self.generator((x_fake, c_org), training=True, return_attention=True)
             g_rec = reconstruction_loss(x_real, x_rec)
             g_loss = g_adv + self.lambda_cls * g_cls + self.lambda_rec * g_rec
             logs = {"g_adv": g_adv, "g_cls": g_cls, "g_rec": g_rec}
@@ -264,10 +264,10 @@ class StarGAN(keras.Model):
                 logs[IDENTITY_LOSS_NAME] = identity_loss(x_real, self.generator((x_real, c_org), training=True))
                 g_loss += self.lambda_id * logs[IDENTITY_LOSS_NAME]
             if self.attention:
-                # Both masks of the cycle, as in GANimation: the way back must also edit little.
-                area, roughness = attention_mask_loss(tf.concat([mask_fake, mask_rec], axis=0))
-                logs.update(g_mask=area, g_mask_tv=roughness)
-                g_loss += self.lambda_mask * area + self.lambda_mask_tv * roughness
+                # The masks of both passes of the cycle, as in GANimation.
+                square, roughness = attention_mask_loss(tf.concat([attention_fake, attention_rec], axis=0))
+                logs.update(g_mask=square, g_mask_tv=roughness)
+                g_loss += self.lambda_mask * square + self.lambda_mask_tv * roughness
             scaled = self._scaled(g_loss, self.g_optimizer)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)

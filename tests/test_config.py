@@ -37,7 +37,7 @@ def test_overrides_are_typed():
         ("model.image_size=100", "divisible"),
         ("train.decay_steps=999999", "train.decay_steps"),
         ("model.g_output=flow", "g_output"),
-        ("loss.lambda_mask=1", "edit mask of model.g_output=attention"),
+        ("loss.lambda_mask=1", "attention mask of model.g_output=attention"),
         ("loss.lambda_mask_tv=-1", "lambda_mask_tv"),
         ("model.g_upsample=bilinear", "g_upsample"),
         ("loss.lambda_id=-1", "lambda_id"),

@@ -135,12 +135,12 @@ def test_identity_loss_is_mean_absolute_change_of_a_same_domain_translation():
     assert float(identity_loss(x, -x)) == pytest.approx(float(np.mean(2 * np.abs(x))))
 
 
-def test_attention_mask_loss_is_the_painted_share_and_the_total_variation():
-    mask = np.zeros((2, 4, 4, 1), "float32")
-    mask[:, :, :2] = 1.0  # left half painted: one vertical edge, 4 rows long
-    area, roughness = attention_mask_loss(mask)
-    assert float(area) == pytest.approx(0.5)
+def test_attention_mask_loss_is_the_mean_square_and_the_total_variation():
+    attention = np.zeros((2, 4, 4, 1), "float32")
+    attention[:, :, :2] = 1.0  # left half kept: one vertical edge, 4 rows long
+    square, roughness = attention_mask_loss(attention)
+    assert float(square) == pytest.approx(0.5)
     # No vertical neighbours differ; 4 of the 12 horizontal pairs per image differ by 1.
     assert float(roughness) == pytest.approx(4 / 12)
-    area, roughness = attention_mask_loss(np.full((1, 3, 3, 1), 0.25, "float32"))
-    assert float(area) == pytest.approx(0.25) and float(roughness) == 0.0
+    square, roughness = attention_mask_loss(np.full((1, 3, 3, 1), 0.5, "float32"))
+    assert float(square) == pytest.approx(0.25) and float(roughness) == 0.0

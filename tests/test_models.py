@@ -50,7 +50,7 @@ def test_generator_saves_and_loads_in_safe_mode(tmp_path, output, conditioning, 
     if output == "logit_residual":  # make the output depend on the weights for the comparison below
         g.to_rgb.kernel.assign(np.random.default_rng(4).normal(0, 0.05, g.to_rgb.kernel.shape))
     if output == "attention":  # a mask that varies over the image
-        g.to_mask.kernel.assign(np.random.default_rng(4).normal(0, 0.05, g.to_mask.kernel.shape))
+        g.to_attention.kernel.assign(np.random.default_rng(4).normal(0, 0.05, g.to_attention.kernel.shape))
     g.save(tmp_path / "g.keras")
     loaded = keras.models.load_model(tmp_path / "g.keras", safe_mode=True)
     assert isinstance(loaded, Generator)
@@ -146,24 +146,24 @@ def test_a_fresh_logit_residual_generator_is_the_identity():
     np.testing.assert_array_equal(np.round((y + 1) * 127.5), np.round((x + 1) * 127.5))
 
 
-def test_attention_generator_pastes_its_color_image_where_the_mask_says():
+def test_attention_generator_blends_input_and_color_image_as_its_mask_says():
     x = np.random.default_rng(6).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     c = np.eye(3, dtype="float32")[[0, 2]]
     g = build_generator(3, 32, conv_dim=8, repeat_num=1, output="attention", upsample="resize")
-    y, mask = (np.asarray(t) for t in g((x, c), return_mask=True))
-    assert mask.shape == (2, 32, 32, 1)
-    np.testing.assert_allclose(mask, 1 / (1 + np.exp(4.0)), rtol=1e-5)  # starts near the input
+    y, attention = (np.asarray(t) for t in g((x, c), return_attention=True))
+    assert attention.shape == (2, 32, 32, 1)
+    np.testing.assert_allclose(attention, 1 / (1 + np.exp(-4.0)), rtol=1e-5)  # starts near the input
     assert np.abs(y - x).max() < 0.04
     # The same weights without the mask head are the paper's tanh(G(x, c)): the color image C.
     plain = build_generator(3, 32, conv_dim=8, repeat_num=1, output="image", upsample="resize")
     plain.set_weights(g.get_weights()[:-2])
     color = np.asarray(plain((x, c)))
-    np.testing.assert_allclose(y, mask * color + (1 - mask) * x, atol=1e-5)
-    g.to_mask.bias.assign([30.0])
+    np.testing.assert_allclose(y, attention * x + (1 - attention) * color, atol=1e-5)
+    g.to_attention.bias.assign([-30.0])
     np.testing.assert_allclose(np.asarray(g((x, c))), color, atol=1e-5)
-    g.to_mask.bias.assign([-30.0])
+    g.to_attention.bias.assign([30.0])
     np.testing.assert_allclose(np.asarray(g((x, c))), x, atol=1e-6)
-    assert build_generator(3, 32, conv_dim=8, repeat_num=1)((x, c), return_mask=True)[1] is None
+    assert build_generator(3, 32, conv_dim=8, repeat_num=1)((x, c), return_attention=True)[1] is None
 
 
 def test_resize_up_sampling_replaces_the_transposed_convolutions():
