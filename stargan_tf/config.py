@@ -77,8 +77,8 @@ class LossConfig:
     # target's. 0 = off (the paper trains D_cls on real images only).
     lambda_cls_fake: float = 0.0
     # Weights of GANimation's terms on the attention mask A of model.g_output=attention (logged as
-    # `g_mask` and `g_mask_tv`): E[A^2], which keeps A from saturating at "keep the whole input", and
-    # A's total variation. 0 = off; GANimation uses 0.1 for the first.
+    # `g_mask` and `g_mask_tv`): E[A^2], GANimation's remedy for A saturating at "keep the whole input",
+    # and A's total variation. 0 = off; GANimation uses 0.1 for the first.
     lambda_mask: float = 0.0
     lambda_mask_tv: float = 0.0
 

@@ -150,8 +150,8 @@ def attention_mask_loss(attention: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """GANimation's two terms on an attention mask A [N, H, W, 1] in [0, 1] (1 = keep the input pixel).
 
     Returns (E[mean A^2], E[mean of the squared differences between vertically and horizontally
-    adjacent values of A]): the first keeps A from saturating at 1, where G would return its
-    input unchanged; the second (total variation) keeps the mask smooth. Means rather than
+    adjacent values of A]). The first is GANimation's remedy for A saturating at 1, where G returns
+    its input unchanged; the second (total variation) favours smooth masks. Means rather than
     GANimation's sums, so the weights do not depend on the image size.
     """
     attention = tf.cast(attention, tf.float32)

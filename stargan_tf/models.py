@@ -23,7 +23,7 @@ from stargan_tf.layers import InstanceNormalization, LabelModulation, NearestUps
 # is exactly the identity and a pixel G leaves alone keeps its value.
 # "attention": GANimation's image formation A * x + (1 - A) * C: a color image C = tanh(.) and an attention
 # mask A = sigmoid(.) that says how much of the input each pixel keeps. A starts near 1 (a fresh G nearly
-# returns its input); loss.lambda_mask's penalty on A keeps it from staying there.
+# returns its input); loss.lambda_mask weighs GANimation's penalty on A, which pushes it down from there.
 GENERATOR_OUTPUTS = ("image", "residual", "logit_residual", "attention")
 # "transpose": 4x4 stride-2 transposed convolutions (the paper). "resize": nearest-neighbour
 # up-sampling followed by a 3x3 convolution, which cannot produce checkerboard artifacts.
