@@ -1,0 +1,109 @@
+"""How close can a configuration's generator get to the exact ground truth when it is shown the answer?
+
+    python -m benchmarks.paired_bound --config configs/quality.yaml --set data.dataset=synthetic-rafd \
+        --steps 1500 [--eval-every 500] [--num 200] [--out results.json]
+
+StarGAN never sees the true translation of an image; here G does. On synthetic
+faces the renderer draws each training identity before and after a random
+target, and G is trained with plain L1 to the true rendering: the same network,
+optimizer settings, batch size and precision as the config, no D. The
+ground-truth L1 ratio it reaches in N steps (measured exactly as
+`python -m stargan_tf.evaluate` measures it, on the same held-out identities) is
+what that G can learn in N steps with a perfect training signal, so a StarGAN
+trained N steps with the same G should not be expected to do better. It tells
+whether a missed ground-truth target is the adversarial signal's fault or the
+network's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.common import machine, write_json
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="configs/quality.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--num", type=int, default=200, help="held-out faces to evaluate on")
+    parser.add_argument("--out", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.eval_every < 1 or args.num < 2:
+        parser.error("--steps and --eval-every must be >= 1 and --num >= 2")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import keras
+    import tensorflow as tf
+
+    from stargan_tf.config import ConfigError, load_config
+    from stargan_tf.data import synthetic
+    from stargan_tf.data.pipeline import from_uint8
+    from stargan_tf.data.sources import dataset_names, layout_for, synthetic_faces, synthetic_identities
+    from stargan_tf.distribute import precision_policy
+    from stargan_tf.metrics import ground_truth
+    from stargan_tf.metrics.translation import evaluate_translations, generator_translate
+    from stargan_tf.models import generator_for
+
+    try:
+        config = load_config(args.config, args.overrides)
+    except (ConfigError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    names = dataset_names(config)
+    if len(names) != 1 or not names[0].startswith("synthetic"):
+        print(f"error: the paired bound needs one synthetic dataset (got {', '.join(names)}); "
+              "pass e.g. --set data.dataset=synthetic-rafd", file=sys.stderr)
+        return 2
+    layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
+    train_ids, _ = synthetic_identities(config)
+    rng = np.random.default_rng(seed)
+    t = config.train
+
+    def pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A training batch: images, target labels and the true renderings of the targets."""
+        people = rng.choice(np.asarray(train_ids), t.batch_size)
+        faces = synthetic_faces(config, range(t.batch_size), rng, names[0], per_identity=1)
+        targets = layout.sample_targets(rng, t.batch_size)
+        wanted = [ground_truth.attributes_for(layout, c, f) for c, f in zip(targets, faces, strict=True)]
+        return (from_uint8(synthetic.render_batch(people, faces, size, seed)), targets,
+                from_uint8(synthetic.render_batch(people, wanted, size, seed)))
+
+    with precision_policy(t.precision):
+        generator = generator_for(config.model, layout.label_dim)
+    optimizer = keras.optimizers.Adam(t.g_lr, beta_1=t.beta1, beta_2=t.beta2)
+
+    @tf.function
+    def step(images: tf.Tensor, targets: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(generator((images, targets), training=True) - truth))
+        variables = generator.trainable_variables
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    held_out = ground_truth.eval_set(config, args.num)
+    curve, begin = [], time.perf_counter()
+    for i in range(1, args.steps + 1):
+        loss = float(step(*pairs()))
+        if i % args.eval_every == 0 or i == args.steps:
+            metrics = evaluate_translations(generator_translate(generator), layout, held_out, log=lambda *_: None)
+            curve.append({"step": i, "train_l1": round(loss, 5), "gt_l1_ratio": round(metrics["gt_l1_ratio"], 4),
+                          "reconstruction_l1": round(metrics["reconstruction_l1"], 4),
+                          "seconds": round(time.perf_counter() - begin, 1)})
+            print(f"step {i}: ground-truth L1 / do-nothing L1 {metrics['gt_l1_ratio']:.3f}", flush=True)
+    write_json(args.out, {"config": args.config, "overrides": args.overrides, "machine": machine(),
+                          "curve": curve})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
