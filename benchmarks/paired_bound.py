@@ -6,7 +6,8 @@
 StarGAN never sees the true translation of an image; here G does. On synthetic
 faces the renderer draws each training identity before and after a random
 target, and G is trained with plain L1 to the true rendering: the same network,
-optimizer settings, batch size and precision as the config, no D. The
+batch size and precision as the config, Adam with its betas at a constant
+train.g_lr (no decay), no D. The
 ground-truth L1 ratio it reaches in N steps (measured exactly as
 `python -m stargan_tf.evaluate` measures it, on the same held-out identities) is
 what that G can learn in N steps with a perfect training signal, so a StarGAN
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(names) != 1 or not names[0].startswith("synthetic"):
         print(f"error: the paired bound needs one synthetic dataset (got {', '.join(names)}); "
               "pass e.g. --set data.dataset=synthetic-rafd", file=sys.stderr)
+        return 2
+    if config.train.precision == "float16":
+        # Without the trainer's loss scaling, float16 gradients of an L1 this small underflow.
+        print("error: the paired bound runs in float32 or bf16, not float16", file=sys.stderr)
         return 2
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
     train_ids, _ = synthetic_identities(config)
