@@ -55,6 +55,7 @@ class Generator(keras.Model):
         output: str = "image",
         conditioning: str = "input",
         upsample: str = "transpose",
+        skips: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -71,6 +72,7 @@ class Generator(keras.Model):
         self.output_kind = output
         self.conditioning = conditioning
         self.upsample = upsample
+        self.skips = skips
         modulated = conditioning == "modulated"
 
         def conv_in(filters: int, kernel: int, stride: int, name: str, up: bool = False) -> list:
@@ -93,6 +95,10 @@ class Generator(keras.Model):
         body += conv_in(conv_dim * 2, 4, 2, "up1", up=True)
         body += conv_in(conv_dim, 4, 2, "up2", up=True)
         self.body = body
+        # With skips, the encoder's output at each size joins the decoder's input where it is back at that
+        # size: down1's (H/2) is concatenated to up2's input, the stem's (H) to to_rgb's.
+        up2_first = "up2_resize" if upsample == "resize" else "up2_conv"
+        self._skip_into = {"down1_relu": up2_first, "stem_relu": "to_rgb"} if skips else {}
         initializer = "zeros" if output == "logit_residual" else "glorot_uniform"
         self.to_rgb = keras.layers.Conv2D(3, 7, padding="same", use_bias=False, kernel_initializer=initializer,
                                           name="to_rgb")
@@ -115,9 +121,16 @@ class Generator(keras.Model):
         when the output is not "attention")."""
         images, labels = inputs
         x = self.tile(images, labels)
+        joining = {}  # the name of a layer -> encoder features concatenated to its input
         for layer in self.body:
+            if layer.name in joining:
+                x = ops.concatenate([x, joining.pop(layer.name)], axis=-1)
             takes_labels = isinstance(layer, LabelModulation) or getattr(layer, "modulated", False)
             x = layer(x, labels) if takes_labels else layer(x)
+            if layer.name in self._skip_into:
+                joining[self._skip_into[layer.name]] = x
+        if joining:
+            x = ops.concatenate([x, joining.pop("to_rgb")], axis=-1)
         features, x = x, ops.cast(self.to_rgb(x), "float32")
         attention = None
         if self.output_kind == "attention":
@@ -142,6 +155,7 @@ class Generator(keras.Model):
             "output": self.output_kind,
             "conditioning": self.conditioning,
             "upsample": self.upsample,
+            "skips": self.skips,
         }
 
 
@@ -233,8 +247,9 @@ class Discriminator(keras.Model):
 
 
 def build_generator(label_dim: int, image_size: int, conv_dim: int = 64, repeat_num: int = 6,
-                    output: str = "image", conditioning: str = "input", upsample: str = "transpose") -> Generator:
-    generator = Generator(label_dim, conv_dim, repeat_num, output, conditioning, upsample, name="generator")
+                    output: str = "image", conditioning: str = "input", upsample: str = "transpose",
+                    skips: bool = False) -> Generator:
+    generator = Generator(label_dim, conv_dim, repeat_num, output, conditioning, upsample, skips, name="generator")
     generator.build(((None, image_size, image_size, 3), (None, label_dim)))
     return generator
 
@@ -253,7 +268,7 @@ def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, r
 def generator_for(model: ModelConfig, label_dim: int) -> Generator:
     """A built G as a config's `model` section describes it."""
     return build_generator(label_dim, model.image_size, model.g_conv_dim, model.g_repeat_num,
-                           model.g_output, model.g_conditioning, model.g_upsample)
+                           model.g_output, model.g_conditioning, model.g_upsample, model.g_skips)
 
 
 def build_networks(model: ModelConfig, label_dim: int, num_domains: int) -> tuple[Generator, Discriminator]:

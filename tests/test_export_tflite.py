@@ -161,12 +161,13 @@ def test_cli_converts_and_rejects_bad_options(run_dir, tmp_path, capsys):
         assert err.startswith("error: ") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("output, extra", [
+@pytest.mark.parametrize("output, skips, extra", [
     # tanh(atanh(x) + G) adds LOG, DIV and clipping; the attention head's mask adds LOGISTIC.
-    ("logit_residual", {"DIV", "LOG", "MAXIMUM", "MINIMUM"}),
-    ("attention", {"LOGISTIC"}),
+    # U-Net skips are concatenations.
+    ("logit_residual", True, {"DIV", "LOG", "MAXIMUM", "MINIMUM"}),
+    ("attention", False, {"LOGISTIC"}),
 ])
-def test_the_resize_generator_heads_convert_to_builtin_ops(tmp_path, output, extra):
+def test_the_resize_generator_heads_convert_to_builtin_ops(tmp_path, output, skips, extra):
     # Nearest up-sampling adds RESIZE_NEAREST_NEIGHBOR; all are builtin and GPU-delegate ops, and the
     # result matches Keras in float32.
     from ai_edge_litert.tools import flatbuffer_utils
@@ -177,14 +178,14 @@ def test_the_resize_generator_heads_convert_to_builtin_ops(tmp_path, output, ext
     from stargan_tf.models import build_generator
     from tests.conftest import ROOT
 
-    config = load_config(ROOT / "configs" / "tiny.yaml", [f"model.g_output={output}",
+    config = load_config(ROOT / "configs" / "tiny.yaml", [f"model.g_output={output}", f"model.g_skips={skips}",
                                                           "model.g_upsample=resize", "model.g_conditioning=modulated"])
     layout = layout_for(config)
     run = tmp_path / "run"
     run.mkdir()
     save_config(config, run / "config.yaml")
     write_layout(layout, run)
-    generator = build_generator(layout.label_dim, 32, 8, 1, output, "modulated", "resize")
+    generator = build_generator(layout.label_dim, 32, 8, 1, output, "modulated", "resize", skips)
     rng = np.random.default_rng(7)
     for weight in generator.weights:  # away from the identity it starts as
         weight.assign(weight.numpy() + rng.normal(0, 0.05, weight.shape))

@@ -39,14 +39,15 @@ def test_generator_depends_on_the_label():
     assert np.abs(a - b).max() > 1e-4
 
 
-@pytest.mark.parametrize("output, conditioning, upsample", [
-    ("image", "input", "transpose"), ("residual", "input", "transpose"), ("residual", "modulated", "transpose"),
-    ("logit_residual", "modulated", "resize"), ("attention", "modulated", "resize")])
-def test_generator_saves_and_loads_in_safe_mode(tmp_path, output, conditioning, upsample):
+@pytest.mark.parametrize("output, conditioning, upsample, skips", [
+    ("image", "input", "transpose", False), ("residual", "input", "transpose", False),
+    ("residual", "modulated", "transpose", True), ("logit_residual", "modulated", "resize", False),
+    ("logit_residual", "modulated", "resize", True), ("attention", "modulated", "resize", False)])
+def test_generator_saves_and_loads_in_safe_mode(tmp_path, output, conditioning, upsample, skips):
     x = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     c = np.eye(4, dtype="float32")[[1, 3]]
     g = build_generator(4, 32, conv_dim=8, repeat_num=2, output=output, conditioning=conditioning,
-                        upsample=upsample)
+                        upsample=upsample, skips=skips)
     if output == "logit_residual":  # make the output depend on the weights for the comparison below
         g.to_rgb.kernel.assign(np.random.default_rng(4).normal(0, 0.05, g.to_rgb.kernel.shape))
     if output == "attention":  # a mask that varies over the image
@@ -57,6 +58,7 @@ def test_generator_saves_and_loads_in_safe_mode(tmp_path, output, conditioning, 
     assert loaded.get_config()["output"] == output
     assert loaded.get_config()["conditioning"] == conditioning
     assert loaded.get_config()["upsample"] == upsample
+    assert loaded.get_config()["skips"] == skips
     np.testing.assert_allclose(np.asarray(loaded((x, c))), np.asarray(g((x, c))), atol=1e-6)
 
 
@@ -172,6 +174,36 @@ def test_resize_up_sampling_replaces_the_transposed_convolutions():
     assert "up1_resize" in names and "up2_resize" in names
     assert g.get_layer("up1_conv").kernel.shape == (3, 3, 32, 16)
     assert np.asarray(g((np.zeros((1, 32, 32, 3), "float32"), np.ones((1, 5), "float32")))).shape == (1, 32, 32, 3)
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_skips_concatenate_the_encoder_features_after_the_decoder_features(upsample):
+    x = np.random.default_rng(7).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    c = np.eye(3, dtype="float32")[[0, 2]]
+    plain = build_generator(3, 32, conv_dim=8, repeat_num=1, upsample=upsample)
+    skips = build_generator(3, 32, conv_dim=8, repeat_num=1, upsample=upsample, skips=True)
+    # up2 reads up1's 16 channels, then down1's 16; to_rgb reads up2's 8, then the stem's 8.
+    # (A transposed convolution's kernel is [h, w, out, in].)
+    in_axis = {"up2_conv": 3 if upsample == "transpose" else 2, "to_rgb": 2}
+    assert skips.get_layer("up2_conv").kernel.shape[in_axis["up2_conv"]] == 32
+    assert skips.get_layer("to_rgb").kernel.shape == (7, 7, 16, 3)
+    weights = []
+    for ours in skips.weights:  # in the same order as plain.weights
+        value = np.asarray(ours)
+        layer = ours.path.split("/")[-2]
+        if layer in in_axis:
+            decoder_half = np.split(value, 2, axis=in_axis[layer])[0]
+            ours.assign(np.concatenate([decoder_half, np.zeros_like(decoder_half)], axis=in_axis[layer]))
+            value = decoder_half
+        weights.append(value)
+    plain.set_weights(weights)
+    # With the encoder halves of the two kernels zeroed, G is the paper's G with the decoder halves...
+    np.testing.assert_allclose(np.asarray(skips((x, c))), np.asarray(plain((x, c))), atol=1e-5)
+    # ... and the encoder halves do reach the output.
+    kernel = np.array(skips.get_layer("to_rgb").kernel)
+    kernel[:, :, 8:] = 0.01
+    skips.get_layer("to_rgb").kernel.assign(kernel)
+    assert np.abs(np.asarray(skips((x, c))) - np.asarray(plain((x, c)))).max() > 1e-3
 
 
 def test_modulated_conditioning_adds_only_the_label_projections():
