@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -120,17 +121,30 @@ class ResidualBlock(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "modulated": self.modulated}
 
 
+@tf.custom_gradient
+def _upsample_nearest(images: tf.Tensor) -> tuple[tf.Tensor, Any]:
+    n, h, w, c = tf.unstack(tf.shape(images))
+    upsampled = tf.image.resize(images, (2 * h, 2 * w), method="nearest")
+
+    def gradient(upstream: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(tf.reshape(upstream, (n, h, 2, w, 2, c)), axis=(2, 4))
+
+    return upsampled, gradient
+
+
 @keras.saving.register_keras_serializable(package="stargan_tf")
 class NearestUpsampling(keras.layers.Layer):
     """Doubles H and W by nearest-neighbour resizing.
 
     A plain image resize (one builtin TFLite op) rather than `UpSampling2D`,
-    whose repeat lowers to 5-D ops that GPU delegates reject.
+    whose repeat lowers to 5-D ops that GPU delegates reject. Its gradient is
+    written out (each input pixel feeds the 2x2 block above it, so it gets the
+    block's sum) because XLA has no kernel for the resize's own gradient op,
+    which made `--xla` training fail.
     """
 
     def call(self, inputs: Any) -> Any:
-        shape = ops.shape(inputs)
-        return ops.image.resize(inputs, (shape[1] * 2, shape[2] * 2), interpolation="nearest")
+        return _upsample_nearest(inputs)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         n, h, w, c = input_shape

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from stargan_tf.layers import InstanceNormalization, LabelModulation, ResidualBlock, TileLabels
+from stargan_tf.layers import InstanceNormalization, LabelModulation, NearestUpsampling, ResidualBlock, TileLabels
 
 
 def test_instance_norm_matches_definition():
@@ -74,3 +74,25 @@ def test_modulated_residual_block_uses_the_label():
     c = np.asarray(block(x, np.array([[0.0, 0.0]], "float32")))
     assert np.abs(a - b).max() > 1e-3
     np.testing.assert_allclose(c, a, atol=1e-5)
+
+
+def test_nearest_upsampling_copies_each_pixel_and_passes_back_the_block_sums_also_under_xla():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 3, 5, 4)), tf.float32)
+    upstream = tf.constant(np.random.default_rng(4).normal(size=(2, 6, 10, 4)), tf.float32)
+    layer = NearestUpsampling()
+    y = layer(x)
+    np.testing.assert_array_equal(np.asarray(y), np.repeat(np.repeat(np.asarray(x), 2, axis=1), 2, axis=2))
+    assert NearestUpsampling(dtype="mixed_bfloat16")(x).dtype == tf.bfloat16
+
+    def gradient() -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) * upstream)
+        return tape.gradient(loss, x)
+
+    expected = np.asarray(upstream).reshape(2, 3, 2, 5, 2, 4).sum(axis=(2, 4))
+    np.testing.assert_allclose(np.asarray(gradient()), expected, rtol=1e-5, atol=1e-5)
+    # XLA has no kernel for the gradient of a plain nearest resize.
+    np.testing.assert_allclose(np.asarray(tf.function(gradient, jit_compile=True)()), expected, rtol=1e-5, atol=1e-5)
