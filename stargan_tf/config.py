@@ -56,9 +56,9 @@ class ModelConfig:
     g_conditioning: str = "input"
     # "transpose": transposed convolutions (the paper); "resize": nearest up-sampling + 3x3 convolution.
     g_upsample: str = "transpose"
-    # U-Net skip connections in G: the decoder's 32x32 and 64x64 stages also read the encoder's features
-    # of the same size (concatenated), so a line the output must move by a pixel or two is still seen
-    # at full resolution instead of rebuilt from the 4x smaller bottleneck. False = the paper's G.
+    # U-Net skip connections in G: the decoder's half-size and full-size stages also read the encoder's
+    # features of the same size (concatenated), so a line the output must move by a pixel or two is still
+    # seen at full resolution instead of rebuilt from the 4x smaller bottleneck. False = none, as in the paper.
     g_skips: bool = False
 
 
