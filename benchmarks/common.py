@@ -6,9 +6,11 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -56,3 +58,32 @@ def write_json(path: str | None, payload: dict) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def usage_error(message: str) -> NoReturn:
+    """Bad input: one line on stderr and exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def synthetic_config(path: str, overrides: list[str], purpose: str) -> tuple[Any, str]:
+    """(config, dataset name) for a benchmark that renders its own faces of one synthetic dataset.
+
+    Anything else (an unreadable config, a joint or real dataset, float16, whose
+    small gradients underflow without the trainer's loss scaling) prints a
+    one-line error and exits with code 2.
+    """
+    from stargan_tf.config import ConfigError, load_config
+    from stargan_tf.data.sources import dataset_names
+
+    try:
+        config = load_config(path, overrides)
+    except (ConfigError, OSError) as err:
+        usage_error(str(err))
+    names = dataset_names(config)
+    if len(names) != 1 or not names[0].startswith("synthetic"):
+        usage_error(f"{purpose} needs one synthetic dataset (got {', '.join(names)}); "
+                    "pass e.g. --set data.dataset=synthetic-rafd")
+    if config.train.precision == "float16":
+        usage_error(f"{purpose} runs in float32 or bf16, not float16")
+    return config, names[0]

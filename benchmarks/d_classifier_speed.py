@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import machine, write_json
+from benchmarks.common import machine, synthetic_config, usage_error, write_json
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.eval_every < 1 or args.num < 2:
-        parser.error("--steps and --eval-every must be >= 1 and --num >= 2")
+        usage_error("--steps and --eval-every must be >= 1 and --num >= 2")
     return args
 
 
@@ -45,11 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from stargan_tf.augment import random_translation
-    from stargan_tf.config import ConfigError, load_config
     from stargan_tf.data import synthetic
     from stargan_tf.data.pipeline import from_uint8
     from stargan_tf.data.sources import (
-        dataset_names,
         layout_for,
         synthetic_faces,
         synthetic_identities,
@@ -61,20 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from stargan_tf.metrics.classifier import decide, domain_accuracy, predict_logits
     from stargan_tf.models import build_networks
 
-    try:
-        config = load_config(args.config, args.overrides)
-    except (ConfigError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    names = dataset_names(config)
-    if len(names) != 1 or not names[0].startswith("synthetic"):
-        print(f"error: this benchmark needs one synthetic dataset (got {', '.join(names)}); "
-              "pass e.g. --set data.dataset=synthetic-rafd", file=sys.stderr)
-        return 2
-    if config.train.precision == "float16":
-        # Without the trainer's loss scaling, small float16 gradients underflow.
-        print("error: this benchmark runs in float32 or bf16, not float16", file=sys.stderr)
-        return 2
+    config, dataset = synthetic_config(args.config, args.overrides, "the D-classifier benchmark")
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
     train_ids, _ = synthetic_identities(config)
     rng = np.random.default_rng(seed)
@@ -84,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     def batch() -> tuple[np.ndarray, np.ndarray]:
         """Real training faces of random training identities and their label vectors."""
         people = rng.choice(np.asarray(train_ids), t.batch_size)
-        faces = synthetic_faces(config, range(t.batch_size), rng, names[0], per_identity=1)
+        faces = synthetic_faces(config, range(t.batch_size), rng, dataset, per_identity=1)
         return from_uint8(synthetic.render_batch(people, faces, size, seed)), synthetic_labels(layout, faces)
 
     with precision_policy(t.precision):

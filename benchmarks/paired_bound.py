@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import machine, write_json
+from benchmarks.common import machine, synthetic_config, usage_error, write_json
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.eval_every < 1 or args.num < 2:
-        parser.error("--steps and --eval-every must be >= 1 and --num >= 2")
+        usage_error("--steps and --eval-every must be >= 1 and --num >= 2")
     return args
 
 
@@ -46,29 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import tensorflow as tf
 
-    from stargan_tf.config import ConfigError, load_config
     from stargan_tf.data import synthetic
     from stargan_tf.data.pipeline import from_uint8
-    from stargan_tf.data.sources import dataset_names, layout_for, synthetic_faces, synthetic_identities
+    from stargan_tf.data.sources import layout_for, synthetic_faces, synthetic_identities
     from stargan_tf.distribute import precision_policy
     from stargan_tf.metrics import ground_truth
     from stargan_tf.metrics.translation import evaluate_translations, generator_translate
     from stargan_tf.models import generator_for
 
-    try:
-        config = load_config(args.config, args.overrides)
-    except (ConfigError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    names = dataset_names(config)
-    if len(names) != 1 or not names[0].startswith("synthetic"):
-        print(f"error: the paired bound needs one synthetic dataset (got {', '.join(names)}); "
-              "pass e.g. --set data.dataset=synthetic-rafd", file=sys.stderr)
-        return 2
-    if config.train.precision == "float16":
-        # Without the trainer's loss scaling, float16 gradients of an L1 this small underflow.
-        print("error: the paired bound runs in float32 or bf16, not float16", file=sys.stderr)
-        return 2
+    config, dataset = synthetic_config(args.config, args.overrides, "the paired bound")
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
     train_ids, _ = synthetic_identities(config)
     rng = np.random.default_rng(seed)
@@ -77,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     def pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A training batch: images, target labels and the true renderings of the targets."""
         people = rng.choice(np.asarray(train_ids), t.batch_size)
-        faces = synthetic_faces(config, range(t.batch_size), rng, names[0], per_identity=1)
+        faces = synthetic_faces(config, range(t.batch_size), rng, dataset, per_identity=1)
         targets = layout.sample_targets(rng, t.batch_size)
         wanted = [ground_truth.attributes_for(layout, c, f) for c, f in zip(targets, faces, strict=True)]
         return (from_uint8(synthetic.render_batch(people, faces, size, seed)), targets,
