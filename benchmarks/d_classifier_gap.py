@@ -39,12 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def gap_table(rows: dict[str, dict[str, float]]) -> str:
-    """Markdown: one row per target, then the means."""
+    """Markdown: one row per target, then the means (over the targets that have real images)."""
     keys = ("d_cls_accepts", "judge_accepts", "d_cls_on_real", "judge_on_real")
     lines = ["| target | D_cls accepts | judge accepts | D_cls on real | judge on real |", "|---|---|---|---|---|"]
     for domain, row in rows.items():
         lines.append(f"| {domain} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
-    means = [float(np.mean([row[k] for row in rows.values()])) for k in keys]
+    means = [float(np.nanmean([row[k] for row in rows.values()])) for k in keys]
     lines.append("| mean | " + " | ".join(f"{m:.3f}" for m in means) + " |")
     return "\n".join(lines)
 
