@@ -1,6 +1,6 @@
 """Quality benchmark: does StarGAN learn to change exactly the requested attribute?
 
-    python -m benchmarks.quality            # about an hour on a 2-core CPU; writes docs/results.md
+    python -m benchmarks.quality            # 1-1.5 hours on a 2-core CPU; writes docs/results.md
     python -m benchmarks.quality --quick    # 1-2 minute smoke run of the same pipeline (numbers meaningless)
 
 Trains from scratch on synthetic faces, jointly on a CelebA-like set (hair
