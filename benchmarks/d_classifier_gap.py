@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from stargan_tf.config import ConfigError, load_config
     from stargan_tf.data.pipeline import DataError, from_uint8
     from stargan_tf.data.sources import layout_for
+    from stargan_tf.evaluate import CLASSIFIER_FILE
     from stargan_tf.metrics.classifier import decide, domain_accuracy, load_classifier, predict_logits
     from stargan_tf.metrics.ground_truth import eval_set
     from stargan_tf.metrics.translation import generator_translate, target_hits
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for needed in (CONFIG_FILE, GENERATOR_FILE):
         if not (run_dir / needed).is_file():
             usage_error(f"{run_dir} has no {needed}: not a trained run directory")
-    judge_path = Path(args.classifier) if args.classifier else run_dir / "eval" / "classifier.keras"
+    judge_path = Path(args.classifier) if args.classifier else run_dir / "eval" / CLASSIFIER_FILE
     if not judge_path.is_file():
         usage_error(f"no judge at {judge_path}: pass --classifier PATH "
                     "(python -m stargan_tf.evaluate train-classifier --run-dir RUN)")
