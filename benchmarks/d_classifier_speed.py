@@ -10,8 +10,9 @@ precision, Adam at a constant train.d_lr with its betas, and the random
 translation of everything D sees (train.d_translation), but no G, no
 adversarial term and no gradient penalty. Every `--eval-every` steps it prints
 D_cls's mean accuracy over the domains on real faces of held-out identities
-(decided and counted exactly as `python -m stargan_tf.evaluate` judges
-translations). A full StarGAN's D_cls cannot be expected to learn sooner.
+and its worst domain (decided and counted exactly as `python -m
+stargan_tf.evaluate` judges translations; `--out` also keeps each domain's).
+A full StarGAN's D_cls cannot be expected to learn sooner.
 """
 
 from __future__ import annotations
@@ -101,10 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                 lambda x, training: logits(x, tf.zeros((len(x), layout.label_dim)), training), held_images)
             accuracy = domain_accuracy(layout, decide(layout, scores), held_labels)
             mean = float(np.mean(list(accuracy.values())))
+            worst = min(accuracy, key=accuracy.get)
             curve.append({"step": i, "train_loss": round(loss, 4), "accuracy_mean": round(mean, 4),
-                          "accuracy_min": round(min(accuracy.values()), 4),
+                          "accuracy_min": round(accuracy[worst], 4),
+                          "accuracy": {name: round(float(value), 4) for name, value in accuracy.items()},
                           "seconds": round(time.perf_counter() - begin, 1)})
-            print(f"step {i}: D_cls held-out accuracy {mean:.3f} (worst domain {min(accuracy.values()):.3f}), "
+            print(f"step {i}: D_cls held-out accuracy {mean:.3f} (worst {worst} {accuracy[worst]:.3f}), "
                   f"loss {loss:.3f}", flush=True)
     write_json(args.out, {"config": args.config, "overrides": args.overrides, "machine": machine(),
                           "curve": curve})
