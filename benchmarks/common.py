@@ -66,12 +66,13 @@ def usage_error(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def synthetic_config(path: str, overrides: list[str], purpose: str) -> tuple[Any, str]:
-    """(config, dataset name) for a benchmark that renders its own faces of one synthetic dataset.
+def synthetic_config(path: str, overrides: list[str], purpose: str,
+                     joint: bool = False) -> tuple[Any, list[str]]:
+    """(config, dataset names) for a benchmark that renders its own synthetic faces.
 
-    Anything else (an unreadable config, a joint or real dataset, float16, whose
-    small gradients underflow without the trainer's loss scaling) prints a
-    one-line error and exits with code 2.
+    Anything else (an unreadable config, a real dataset, a joint one unless
+    `joint`, float16, whose small gradients underflow without the trainer's
+    loss scaling) prints a one-line error and exits with code 2.
     """
     from stargan_tf.config import ConfigError, load_config
     from stargan_tf.data.sources import dataset_names
@@ -81,9 +82,10 @@ def synthetic_config(path: str, overrides: list[str], purpose: str) -> tuple[Any
     except (ConfigError, OSError) as err:
         usage_error(str(err))
     names = dataset_names(config)
-    if len(names) != 1 or not names[0].startswith("synthetic"):
-        usage_error(f"{purpose} needs one synthetic dataset (got {', '.join(names)}); "
+    if not all(name.startswith("synthetic") for name in names) or (len(names) != 1 and not joint):
+        wanted = "synthetic datasets" if joint else "one synthetic dataset"
+        usage_error(f"{purpose} needs {wanted} (got {', '.join(names)}); "
                     "pass e.g. --set data.dataset=synthetic-rafd")
     if config.train.precision == "float16":
         usage_error(f"{purpose} runs in float32 or bf16, not float16")
-    return config, names[0]
+    return config, names

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from stargan_tf.metrics.classifier import decide, domain_accuracy, predict_logits
     from stargan_tf.models import build_networks
 
-    config, dataset = synthetic_config(args.config, args.overrides, "the D-classifier benchmark")
+    config, (dataset,) = synthetic_config(args.config, args.overrides, "the D-classifier benchmark")
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
     train_ids, _ = synthetic_identities(config)
     rng = np.random.default_rng(seed)

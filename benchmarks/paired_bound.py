@@ -1,13 +1,15 @@
 """How close can a configuration's generator get to the exact ground truth when it is shown the answer?
 
-    python -m benchmarks.paired_bound --config configs/quality.yaml --set data.dataset=synthetic-rafd \
+    python -m benchmarks.paired_bound --config configs/quality.yaml [--set data.dataset=synthetic-rafd] \
         --steps 1500 [--eval-every 500] [--num 200] [--out results.json]
 
 StarGAN never sees the true translation of an image; here G does. On synthetic
 faces the renderer draws each training identity before and after a random
 target, and G is trained with plain L1 to the true rendering: the same network,
 batch size and precision as the config, Adam with its betas at a constant
-train.g_lr (no decay), no D. The
+train.g_lr (no decay), no D. A joint config (both synthetic datasets, mask
+vector) alternates the datasets step by step as training does, each with
+targets of its own dataset, and is evaluated on both. The
 ground-truth L1 ratio it reaches in N steps (measured exactly as
 `python -m stargan_tf.evaluate` measures it, on the same held-out identities) is
 what that G can learn in N steps with a perfect training signal, so a StarGAN
@@ -54,17 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     from stargan_tf.metrics.translation import evaluate_translations, generator_translate
     from stargan_tf.models import generator_for
 
-    config, dataset = synthetic_config(args.config, args.overrides, "the paired bound")
+    config, names = synthetic_config(args.config, args.overrides, "the paired bound", joint=True)
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
-    train_ids, _ = synthetic_identities(config)
+    train_ids = [synthetic_identities(config, index)[0] for index in range(len(names))]
     rng = np.random.default_rng(seed)
     t = config.train
 
-    def pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A training batch: images, target labels and the true renderings of the targets."""
-        people = rng.choice(np.asarray(train_ids), t.batch_size)
-        faces = synthetic_faces(config, range(t.batch_size), rng, dataset, per_identity=1)
-        targets = layout.sample_targets(rng, t.batch_size)
+    def pairs(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A training batch of dataset `index`: images, target labels and the true renderings of the targets."""
+        people = rng.choice(np.asarray(train_ids[index]), t.batch_size)
+        faces = synthetic_faces(config, range(t.batch_size), rng, names[index], per_identity=1)
+        targets = layout.sample_targets(rng, t.batch_size, dataset=index)
         wanted = [ground_truth.attributes_for(layout, c, f) for c, f in zip(targets, faces, strict=True)]
         return (from_uint8(synthetic.render_batch(people, faces, size, seed)), targets,
                 from_uint8(synthetic.render_batch(people, wanted, size, seed)))
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     held_out = ground_truth.eval_set(config, args.num)
     curve, begin = [], time.perf_counter()
     for i in range(1, args.steps + 1):
-        loss = float(step(*pairs()))
+        loss = float(step(*pairs((i - 1) % len(names))))
         if i % args.eval_every == 0 or i == args.steps:
             metrics = evaluate_translations(generator_translate(generator), layout, held_out, log=lambda *_: None)
             curve.append({"step": i, "train_l1": round(loss, 5), "gt_l1_ratio": round(metrics["gt_l1_ratio"], 4),
