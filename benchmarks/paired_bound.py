@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
 
     config, names = synthetic_config(args.config, args.overrides, "the paired bound", joint=True)
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
-    train_ids = [synthetic_identities(config, index)[0] for index in range(len(names))]
+    train_ids = [np.asarray(synthetic_identities(config, index)[0]) for index in range(len(names))]
     rng = np.random.default_rng(seed)
     t = config.train
 
     def pairs(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A training batch of dataset `index`: images, target labels and the true renderings of the targets."""
-        people = rng.choice(np.asarray(train_ids[index]), t.batch_size)
+        people = rng.choice(train_ids[index], t.batch_size)
         faces = synthetic_faces(config, range(t.batch_size), rng, names[index], per_identity=1)
         targets = layout.sample_targets(rng, t.batch_size, dataset=index)
         wanted = [ground_truth.attributes_for(layout, c, f) for c, f in zip(targets, faces, strict=True)]
