@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     translate = generator_translate(load_generator(run_dir))
     rows: dict[str, dict[str, float]] = {}
     for domain, targets in layout.grid_targets(sources):
-        y = translate(x, targets)
+        defined = layout.target_defined(sources, domain)  # as the evaluation counts them
+        targets = targets[defined]
+        y = translate(x[defined], targets)
         row = {}
         for name, fn in (("d_cls", d_cls), ("judge", judge)):
             hits = target_hits(layout, decide(layout, predict_logits(fn, y)), targets, domain)

@@ -13,23 +13,22 @@ from stargan_tf.labels import LabelLayout
 HEADER_HEIGHT = 14
 
 
-def translate_columns(
-    translate: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    images: np.ndarray,
-    columns: Sequence[tuple[str, np.ndarray]],
-) -> list[tuple[str, np.ndarray]]:
-    """Runs `translate(images [-1, 1], labels)` for every (title, labels) column."""
-    return [(title, np.asarray(translate(images, labels))) for title, labels in columns]
-
-
 def domain_grid(
     translate: Callable[[np.ndarray, np.ndarray], np.ndarray],
     images: np.ndarray,
     labels: np.ndarray,
     layout: LabelLayout,
 ) -> np.ndarray:
-    """The standard sample grid: each input translated to every domain of the layout."""
-    columns = [("input", images)] + translate_columns(translate, images, layout.grid_targets(labels))
+    """The standard sample grid: each input translated to every domain of the layout.
+
+    A tile stays blank where the target is not a complete request for that
+    face (`LabelLayout.target_defined`, e.g. an RaFD face and a CelebA attribute).
+    """
+    columns = [("input", images)]
+    for domain, targets in layout.grid_targets(labels):
+        out = np.array(translate(images, targets))
+        out[~layout.target_defined(labels, domain)] = 255 if out.dtype == np.uint8 else 1.0  # white, as the canvas
+        columns.append((domain, out))
     return compose_grid(columns)
 
 

@@ -181,7 +181,8 @@ class LabelLayout:
         For a source face, a binary attribute is flipped, a group member is
         switched on (others off), and everything else is kept - the rule of
         the paper's figures. Domains of another dataset get that dataset's
-        mask and its other labels at zero (e.g. a CelebA face made happy).
+        mask and its other labels at zero (e.g. a CelebA face made happy);
+        `target_defined` says for which faces that is the whole request.
         """
         source = np.asarray(source, np.float32)
         source_dataset = self.dataset_mask(source).argmax(axis=1) if self.has_mask else np.zeros(len(source), int)
@@ -206,6 +207,24 @@ class LabelLayout:
                     columns.append((name, target))
                 group_start += len(group.names)
         return columns
+
+    def target_defined(self, source: np.ndarray, domain: str) -> np.ndarray:
+        """Per source label vector [N, n_c]: is the `grid_targets` column for `domain` a complete request?
+
+        It is for faces of the domain's own dataset. A face of another dataset
+        has no labels in the domain's dataset, so its target is complete only
+        when choosing the domain fixes every label there: the dataset is one
+        categorical or exclusive group, or one binary attribute. A CelebA face
+        can be made happy, but an RaFD face cannot be made "Male": the zeros
+        its target would carry for hair color and age ask for "no hair color,
+        old", which is not part of the request, and training never pairs an
+        RaFD face with CelebA labels. Metrics and grids leave such pairs out.
+        """
+        index = self.dataset_of(domain)
+        own = self.dataset_mask(source).argmax(axis=1) == index
+        groups = self.datasets[index].groups
+        complete = len(groups) == 1 and (groups[0].kind != "binary" or len(groups[0].names) == 1)
+        return own | complete
 
     def encode(self, values: Mapping[str, float], base: np.ndarray | None = None) -> np.ndarray:
         """A label vector [n_c] from {domain name: value}, starting from `base` (zeros by default).

@@ -63,6 +63,22 @@ def test_grid_targets_across_datasets_use_the_other_mask():
     np.testing.assert_array_equal(happy, [[0, 0, 0, 0, 0, 0, 1, 0, 0, 1]])
 
 
+def test_targets_across_datasets_are_defined_only_when_complete():
+    layout = LabelLayout((CELEBA, RAFD))
+    faces = np.concatenate([layout.unify(np.array([[1, 0, 0, 1, 0]], "float32"), 0),
+                            layout.unify(np.array([[0, 1, 0]], "float32"), 1)])
+    # Choosing an expression fixes RaFD's whole label; "Male" leaves hair color and age unknown.
+    assert layout.target_defined(faces, "happy").tolist() == [True, True]
+    assert layout.target_defined(faces, "Male").tolist() == [True, False]
+    assert layout.target_defined(faces, "Blond_Hair").tolist() == [True, False]
+    # A dataset of one binary attribute is fixed by that attribute alone.
+    glasses = LabelLayout((celeba_style_labels("glasses", ["Eyeglasses"]), RAFD))
+    rafd_face = glasses.unify(np.array([[1, 0, 0]], "float32"), 1)
+    assert glasses.target_defined(rafd_face, "Eyeglasses").tolist() == [True]
+    single = LabelLayout((CELEBA,))
+    assert single.target_defined(np.zeros((3, 5), "float32"), "Male").tolist() == [True] * 3
+
+
 def test_encode_by_name():
     layout = LabelLayout((CELEBA,))
     base = np.array([1, 0, 0, 1, 1], "float32")

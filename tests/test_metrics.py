@@ -114,14 +114,35 @@ def test_target_accuracy_with_a_stub_classifier(joint_config):
     per = result["per_domain"]
     assert per["Blond_Hair"]["target_accuracy"] == 1.0  # every target asks for blond, the stub says blond
     assert per["Black_Hair"]["target_accuracy"] == 0.0
-    # The stub always says male, so "Male" is right exactly where the target is male.
+    # The stub always says male, so "Male" is right exactly where the target is male, counted over the
+    # CelebA-like faces only: an RaFD-like face has no hair color or age to keep.
+    celeba = layout.target_defined(data.labels, "Male")
+    assert celeba.tolist() == [True] * 4 + [False] * 4
     male_targets = dict(layout.grid_targets(data.labels))["Male"][:, layout.domain_names.index("Male")]
-    assert np.isclose(per["Male"]["target_accuracy"], male_targets.mean())
+    assert np.isclose(per["Male"]["target_accuracy"], male_targets[celeba].mean())
     assert result["target_accuracy_min"] == 0.0
     # The do-nothing translation reconstructs perfectly and equals the baseline exactly.
     assert result["reconstruction_l1"] == 0.0
     assert np.isclose(result["gt_l1"], result["baseline_l1"]) and np.isclose(result["gt_l1_ratio"], 1.0)
     assert result["identity_l1"] == 0.0
+
+
+def test_incomplete_targets_are_never_translated(joint_config):
+    layout = layout_for(joint_config)
+    data = ground_truth.eval_set(joint_config, 3)
+    seen = []
+
+    def translate(x, c):
+        seen.append((len(x), tuple(layout.dataset_mask(c).argmax(axis=1))))
+        return x
+
+    result = evaluate_translations(translate, layout, data, log=lambda *_: None)
+    celeba, rafd = (0,) * 3, (1,) * 3
+    # Per target: the translation and its way back. CelebA-like targets: the CelebA-like faces only;
+    # expressions: all six faces, the CelebA-like ones sent back with their own labels.
+    assert seen[:2] == [(3, celeba), (3, celeba)]
+    assert seen[-2:] == [(6, rafd + rafd), (6, celeba + rafd)]
+    assert len(seen) == 2 * layout.num_domains and result["num_images"] == 6
 
 
 def test_target_and_kept_hits(joint_config):

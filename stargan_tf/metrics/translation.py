@@ -3,11 +3,14 @@
 Each held-out image x with labels c is translated to every domain of the
 label layout with the sample grids' rule (`LabelLayout.grid_targets`: a
 binary attribute is flipped, a group member is switched on, everything else
-kept), then translated back to c for the reconstruction error.
+kept), then translated back to c for the reconstruction error. Pairs whose
+target is not a complete request (`LabelLayout.target_defined`: an RaFD face
+given CelebA attributes) are left out of every metric.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -84,20 +87,24 @@ def evaluate_translations(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """All metrics of one generator on one evaluation set, as a JSON-ready dict (see docs/evaluation.md)."""
-    x = from_uint8(data.images)
-    sources = np.asarray(data.labels, np.float32)
+    all_x, all_sources = from_uint8(data.images), np.asarray(data.labels, np.float32)
     per: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     fid_name, kid_name = fid.distance_names(extractor) if extractor is not None else (None, None)
     fake_features: dict[str, np.ndarray] = {}
-    result: dict[str, Any] = {"num_images": len(x), "domains": list(layout.domain_names)}
+    result: dict[str, Any] = {"num_images": len(all_x), "domains": list(layout.domain_names)}
 
     if classifier is not None:
-        real_decisions = decide(layout, predict_logits(classifier, x))
-        real = domain_accuracy(layout, real_decisions, sources)
+        real_decisions = decide(layout, predict_logits(classifier, all_x))
+        real = domain_accuracy(layout, real_decisions, all_sources)
         result["classifier_real_accuracy"] = real
         result["classifier_real_accuracy_mean"] = _mean(np.array(list(real.values())))
 
-    for domain, targets in layout.grid_targets(sources):
+    for domain, all_targets in layout.grid_targets(all_sources):
+        defined = layout.target_defined(all_sources, domain)
+        if not defined.any():
+            continue
+        pair = _subset(data, defined)
+        x, sources, targets = from_uint8(pair.images), pair.labels, all_targets[defined]
         y = translate(x, targets)
         rec = translate(y, sources)
         stats = per[domain]
@@ -107,10 +114,10 @@ def evaluate_translations(
             decisions = decide(layout, predict_logits(classifier, y))
             stats["target_accuracy"].append(target_hits(layout, decisions, targets, domain).astype(float))
             stats["kept_accuracy"].append(kept_hits(layout, decisions, sources, targets, domain))
-        if data.synthetic:
-            wanted = ground_truth.target_faces(layout, data, targets)
-            changed = np.array([w != f for w, f in zip(wanted, data.faces, strict=True)])
-            truth_u8 = ground_truth.render_truth(data, wanted)
+        if pair.synthetic:
+            wanted = ground_truth.target_faces(layout, pair, targets)
+            changed = np.array([w != f for w, f in zip(wanted, pair.faces, strict=True)])
+            truth_u8 = ground_truth.render_truth(pair, wanted)
             truth = from_uint8(truth_u8)
             # Only translations that really change the face: "Black_Hair" on a black-haired face is a no-op.
             nan = np.full(len(x), np.nan)
@@ -118,7 +125,7 @@ def evaluate_translations(
             stats["gt_psnr"].append(np.where(changed, psnr_per_image(y, truth), nan))
             stats["baseline_l1"].append(np.where(changed, l1_per_image(x, truth), nan))
             stats["baseline_psnr"].append(np.where(changed, psnr_per_image(x, truth), nan))
-            keep = ~ground_truth.changed_pixels(data.images, truth_u8)
+            keep = ~ground_truth.changed_pixels(pair.images, truth_u8)
             stats["identity_l1"].append(l1_per_image(x, y, keep))
             stats["identity_psnr"].append(psnr_per_image(x, y, keep))
         if extractor is not None:
@@ -141,8 +148,18 @@ def evaluate_translations(
     if data.synthetic:
         result["gt_l1_ratio"] = result["gt_l1"] / result["baseline_l1"] if result["baseline_l1"] else None
     if extractor is not None:
-        result.update(_feature_distances(layout, x, sources, fake_features, extractor, fid_name, kid_name))
+        result.update(_feature_distances(layout, all_x, all_sources, fake_features, extractor, fid_name,
+                                         kid_name))
     return result
+
+
+def _subset(data: ground_truth.EvalSet, keep: np.ndarray) -> ground_truth.EvalSet:
+    """The images (and synthetic identities) where `keep` is true."""
+    index = np.flatnonzero(keep)
+    return dataclasses.replace(
+        data, images=data.images[index], labels=np.asarray(data.labels, np.float32)[index],
+        identity_ids=None if data.identity_ids is None else data.identity_ids[index],
+        faces=None if data.faces is None else [data.faces[i] for i in index])
 
 
 def _feature_distances(layout: LabelLayout, x: np.ndarray, sources: np.ndarray, fakes: dict[str, np.ndarray],
