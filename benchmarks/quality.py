@@ -147,7 +147,9 @@ def write_results(path: Path, grid_source: Path, results: dict, judge: dict, mac
         "",
         per_domain_table(results, judge),
         "",
-        "Held-out faces translated by `configs/quality.yaml` (input, then one column per target):",
+        "Held-out faces translated by `configs/quality.yaml` (input, then one column per target; the RaFD-like "
+        "faces' tiles for the CelebA-like attributes are blank: they are not a complete request, "
+        "see [evaluation.md](evaluation.md#what-is-measured)):",
         "",
         f"![sample grid]({grid.name})",
         "",
