@@ -76,13 +76,14 @@ def synthetic_config(path: str, overrides: list[str], purpose: str,
     """
     from stargan_tf.config import ConfigError, load_config
     from stargan_tf.data.sources import dataset_names
+    from stargan_tf.metrics.ground_truth import is_synthetic
 
     try:
         config = load_config(path, overrides)
     except (ConfigError, OSError) as err:
         usage_error(str(err))
     names = dataset_names(config)
-    if not all(name.startswith("synthetic") for name in names) or (len(names) != 1 and not joint):
+    if not is_synthetic(config) or (len(names) != 1 and not joint):
         wanted = "synthetic datasets" if joint else "one synthetic dataset"
         usage_error(f"{purpose} needs {wanted} (got {', '.join(names)}); "
                     "pass e.g. --set data.dataset=synthetic-rafd")

@@ -24,10 +24,13 @@ def domain_grid(
     A tile stays blank where the target is not a complete request for that
     face (`LabelLayout.target_defined`, e.g. an RaFD face and a CelebA attribute).
     """
+    images = np.asarray(images, np.float32)
     columns = [("input", images)]
     for domain, targets in layout.grid_targets(labels):
-        out = np.array(translate(images, targets))
-        out[~layout.target_defined(labels, domain)] = 255 if out.dtype == np.uint8 else 1.0  # white, as the canvas
+        asked = layout.target_defined(labels, domain)
+        out = np.ones_like(images)  # white, as the canvas
+        if asked.any():
+            out[asked] = np.asarray(translate(images[asked], targets[asked]))
         columns.append((domain, out))
     return compose_grid(columns)
 

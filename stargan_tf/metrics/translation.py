@@ -104,7 +104,7 @@ def evaluate_translations(
         if not defined.any():
             continue
         pair = _subset(data, defined)
-        x, sources, targets = from_uint8(pair.images), pair.labels, all_targets[defined]
+        x, sources, targets = all_x[defined], pair.labels, all_targets[defined]
         y = translate(x, targets)
         rec = translate(y, sources)
         stats = per[domain]
