@@ -1,13 +1,16 @@
 """How close can a configuration's generator get to the exact ground truth when it is shown the answer?
 
     python -m benchmarks.paired_bound --config configs/quality.yaml [--set data.dataset=synthetic-rafd] \
-        --steps 1500 [--eval-every 500] [--num 200] [--out results.json]
+        --steps 1500 [--eval-every 500] [--num 200] [--constant-lr] [--out results.json]
 
 StarGAN never sees the true translation of an image; here G does. On synthetic
 faces the renderer draws each training identity before and after a random
 target, and G is trained with plain L1 to the true rendering: the same network,
-batch size and precision as the config, Adam with its betas at a constant
-train.g_lr (no decay), no D. A joint config (both synthetic datasets, mask
+batch size and precision as the config, Adam with its betas and train.g_lr,
+no D. As in training, the learning rate decays linearly to 0 over the config's
+last train.decay_steps (scaled to --steps) and, when train.g_ema_decay > 0, the
+weight average of G is what gets evaluated; --constant-lr trains at a constant
+train.g_lr and evaluates the raw G instead. A joint config (both synthetic datasets, mask
 vector) alternates the datasets step by step as training does, each with
 targets of its own dataset, and is evaluated on both. The
 ground-truth L1 ratio it reaches in N steps (measured exactly as
@@ -37,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--num", type=int, default=200, help="held-out faces to evaluate on")
     parser.add_argument("--out", help="also write the results to this JSON file")
+    parser.add_argument("--constant-lr", action="store_true",
+                        help="constant train.g_lr and the raw G (no decay, no weight average)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.eval_every < 1 or args.num < 2:
         usage_error("--steps and --eval-every must be >= 1 and --num >= 2")
@@ -55,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from stargan_tf.metrics import ground_truth
     from stargan_tf.metrics.translation import evaluate_translations, generator_translate
     from stargan_tf.models import generator_for
+    from stargan_tf.trainer import LinearDecay
 
     config, names = synthetic_config(args.config, args.overrides, "the paired bound", joint=True)
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
@@ -71,9 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         return (from_uint8(synthetic.render_batch(people, faces, size, seed)), targets,
                 from_uint8(synthetic.render_batch(people, wanted, size, seed)))
 
+    averaged = t.g_ema_decay > 0 and not args.constant_lr
     with precision_policy(t.precision):
         generator = generator_for(config.model, layout.label_dim)
-    optimizer = keras.optimizers.Adam(t.g_lr, beta_1=t.beta1, beta_2=t.beta2)
+        average = generator_for(config.model, layout.label_dim) if averaged else None
+    if average is not None:
+        average.set_weights(generator.get_weights())
+    # The config's decay, as a fraction of its steps, over the same fraction of --steps.
+    decay = 0 if args.constant_lr else round(t.decay_steps * args.steps / t.num_steps)
+    optimizer = keras.optimizers.Adam(LinearDecay(t.g_lr, args.steps, decay), beta_1=t.beta1, beta_2=t.beta2)
 
     @tf.function
     def step(images: tf.Tensor, targets: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:
@@ -81,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             loss = tf.reduce_mean(tf.abs(generator((images, targets), training=True) - truth))
         variables = generator.trainable_variables
         optimizer.apply(tape.gradient(loss, variables), variables)
+        if average is not None:
+            for kept, weight in zip(average.weights, generator.weights, strict=True):
+                kept.assign(t.g_ema_decay * kept + (1.0 - t.g_ema_decay) * tf.cast(weight, kept.dtype))
         return loss
 
     held_out = ground_truth.eval_set(config, args.num)
@@ -88,13 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(1, args.steps + 1):
         loss = float(step(*pairs((i - 1) % len(names))))
         if i % args.eval_every == 0 or i == args.steps:
-            metrics = evaluate_translations(generator_translate(generator), layout, held_out, log=lambda *_: None)
+            evaluated = generator if average is None else average
+            metrics = evaluate_translations(generator_translate(evaluated), layout, held_out, log=lambda *_: None)
             curve.append({"step": i, "train_l1": round(loss, 5), "gt_l1_ratio": round(metrics["gt_l1_ratio"], 4),
                           "reconstruction_l1": round(metrics["reconstruction_l1"], 4),
                           "seconds": round(time.perf_counter() - begin, 1)})
             print(f"step {i}: ground-truth L1 / do-nothing L1 {metrics['gt_l1_ratio']:.3f}", flush=True)
+    schedule = "constant" if args.constant_lr else f"linear decay to 0 over the last {decay} steps"
     write_json(args.out, {"config": args.config, "overrides": args.overrides, "machine": machine(),
-                          "curve": curve})
+                          "learning_rate": schedule,
+                          "evaluated": "weight average" if average is not None else "raw G", "curve": curve})
     return 0
 
 

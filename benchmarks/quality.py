@@ -2,6 +2,7 @@
 
     python -m benchmarks.quality            # 1-1.5 hours on a 2-core CPU; writes docs/results.md
     python -m benchmarks.quality --quick    # 1-2 minute smoke run of the same pipeline (numbers meaningless)
+    python -m benchmarks.quality --seeds 2  # also trains configs/quality.yaml with train.seed=1 (+40-80 min)
 
 Trains from scratch on synthetic faces, jointly on a CelebA-like set (hair
 color, gender, age) and an RaFD-like set (eight expressions) with the mask
@@ -10,6 +11,10 @@ hyper-parameters (configs/quality_paper.yaml). A judging classifier is
 trained on the same real training images; the run is valid only if it
 reaches 99% on held-out real images. Both generators are then evaluated on
 held-out identities (python -m stargan_tf.evaluate) against the targets below.
+With --seeds N, configs/quality.yaml is trained N times (train.seed 0..N-1: the
+initial weights, the order of the batches and the targets drawn; the data and
+the judge stay the same) and every run is reported, so a target met by one
+seed is not mistaken for a target the configuration meets.
 A finished run directory is reused on a second invocation (training resumes
 or is skipped), so an interrupted benchmark can be continued.
 """
@@ -113,7 +118,41 @@ def verdict(name: str, metrics: dict) -> str:
     return f"- `{CONFIGS[name]}` misses {len(missed)} of {len(TARGETS)} targets: " + "; ".join(missed) + "."
 
 
-def write_results(path: Path, grid_source: Path, results: dict, judge: dict, machine: str, minutes: float) -> None:
+def seed_name(seed: int) -> str:
+    return "quality" if seed == 0 else f"quality_seed{seed}"
+
+
+def worst_target(metrics: dict) -> str:
+    per = metrics["per_domain"]
+    return min(per, key=lambda domain: per[domain]["target_accuracy"])
+
+
+def seeds_met(repeats: dict[int, dict]) -> list[int]:
+    """Per target: how many of the seeds' runs meet it."""
+    return [sum(passes(r["metrics"].get(key), comparison, threshold) for r in repeats.values())
+            for key, _, comparison, threshold in TARGETS]
+
+
+def seeds_table(repeats: dict[int, dict]) -> str:
+    """Each training seed of configs/quality.yaml on the four targets, and how many seeds meet each."""
+    lines = ["| `train.seed` | " + " | ".join(f"{label} ({comparison} {threshold})"
+                                             for _, label, comparison, threshold in TARGETS) + " | training time |",
+             "|---|" + "---|" * (len(TARGETS) + 1)]
+    for seed, r in repeats.items():
+        m = r["metrics"]
+        cells = []
+        for key, _, comparison, threshold in TARGETS:
+            value = m.get(key)
+            mark = "pass" if passes(value, comparison, threshold) else "FAIL"
+            worst = f", {worst_target(m)}" if key == "target_accuracy_min" else ""
+            cells.append("-" if value is None else f"{value:.4f} ({mark}{worst})")
+        lines.append(f"| {seed} | " + " | ".join(cells) + f" | {r['train_minutes']:.1f} min |")
+    lines.append("| met by | " + " | ".join(f"{n} of {len(repeats)}" for n in seeds_met(repeats)) + " | |")
+    return "\n".join(lines)
+
+
+def write_results(path: Path, grid_source: Path, results: dict, judge: dict, machine: str, minutes: float,
+                  repeats: dict[int, dict] | None = None) -> None:
     grid = path.parent / "results_grid.png"
     shutil.copyfile(grid_source, grid)
     valid = judge["accuracy_mean"] >= JUDGE_MIN_ACCURACY
@@ -132,13 +171,16 @@ def write_results(path: Path, grid_source: Path, results: dict, judge: dict, mac
         "Reproduce:",
         "",
         "```bash",
-        "python -m benchmarks.quality",
+        "python -m benchmarks.quality" + (f" --seeds {len(repeats)}" if repeats else ""),
         "```",
         "",
         "" if valid else f"**Invalid run: the judge reached {judge['accuracy_mean']:.4f} < {JUDGE_MIN_ACCURACY} "
                          "on held-out real images, so its verdicts on translations cannot be trusted.**",
         "",
         *[verdict(name, r["metrics"]) for name, r in results.items()],
+        *([f"- Over {len(repeats)} training seeds of `{CONFIGS['quality']}` (the first line is seed 0's): "
+           + "; ".join(f"{label} met by {n} of {len(repeats)}" for (_, label, _, _), n
+                       in zip(TARGETS, seeds_met(repeats), strict=True)) + "."] if repeats else []),
         "",
         comparison_table(results, judge),
         "",
@@ -147,6 +189,9 @@ def write_results(path: Path, grid_source: Path, results: dict, judge: dict, mac
         "",
         per_domain_table(results, judge),
         "",
+        *([f"`{CONFIGS['quality']}` trained with {len(repeats)} seeds (the tables above are seed 0's; the data, "
+           "the judge and the held-out faces are the same for every seed):", "", seeds_table(repeats), ""]
+          if repeats else []),
         "Held-out faces translated by `configs/quality.yaml` (input, then one column per target; the RaFD-like "
         "faces' tiles for the CelebA-like attributes are blank: they are not a complete request, "
         "see [evaluation.md](evaluation.md#what-is-measured)):",
@@ -162,7 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1-2 minute smoke run; never writes docs/results.md")
     parser.add_argument("--out-dir", help="where the runs go (default runs/quality; --quick: a temporary folder)")
     parser.add_argument("--only", choices=sorted(CONFIGS), help="train and evaluate one configuration only")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help=f"train {CONFIGS['quality']} with train.seed 0..N-1 and report every run (default 1)")
     args = parser.parse_args(argv)
+    if args.seeds < 1 or (args.seeds > 1 and args.only == "paper"):
+        parser.error("--seeds must be >= 1 and repeats configs/quality.yaml, so it cannot go with --only paper")
 
     from stargan_tf.config import load_config
     from stargan_tf.evaluate import evaluate_run, judge_accuracy, train_judge
@@ -192,27 +241,38 @@ def main(argv: list[str] | None = None) -> int:
     if (out_dir / "judge.json").exists():
         judge["train_minutes"] = json.loads((out_dir / "judge.json").read_text()).get("train_minutes")
     print(f"judge: held-out real accuracy {judge['accuracy_mean']:.4f} (worst domain {judge['accuracy_min']:.4f})")
-    results = {}
-    for name, config in configs.items():
-        print(f"== training {name} ({CONFIGS[name]})")
-        trained = train(config, out_dir / name)
+    runs = [(name, name, config) for name, config in configs.items()]
+    runs += [(seed_name(seed), "quality", load_config(ROOT / CONFIGS["quality"], [*overrides, f"train.seed={seed}"]))
+             for seed in range(1, args.seeds)]
+    results, repeats = {}, {}
+    for run_name, name, config in runs:
+        print(f"== training {run_name} ({CONFIGS[name]}, train.seed={config.train.seed})")
+        trained = train(config, out_dir / run_name)
         # Training time summed over every session that trained this run directory.
-        timing_path = out_dir / name / TIMING_FILE  # absent for a run trained by an older version
+        timing_path = out_dir / run_name / TIMING_FILE  # absent for a run trained by an older version
         timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"seconds": float("nan"),
                                                                                     "sessions": []}
         per_step = [s["median_seconds_per_step"] for s in timing["sessions"] if s["median_seconds_per_step"]]
         eval_started = time.perf_counter()
-        metrics = evaluate_run(out_dir / name, config, settings["num"], judge_path)
-        results[name] = {"config": CONFIGS[name], "steps": trained.final_step, "n_critic": config.train.n_critic,
+        metrics = evaluate_run(out_dir / run_name, config, settings["num"], judge_path)
+        result = {"config": CONFIGS[name], "steps": trained.final_step, "n_critic": config.train.n_critic,
                          "train_minutes": timing["seconds"] / 60, "train_sessions": len(timing["sessions"]),
                          "seconds_per_step": per_step[-1] if per_step else None,
                          "eval_minutes": (time.perf_counter() - eval_started) / 60, "metrics": metrics}
+        if run_name == name:
+            results[name] = result
+        if name == "quality":
+            repeats[config.train.seed] = result
+    repeats = repeats if args.seeds > 1 else {}
     total = (time.perf_counter() - begin) / 60
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores"
-    summary = {"quick": args.quick, "judge": judge, "results": results, "minutes": total, "machine": machine}
+    summary = {"quick": args.quick, "judge": judge, "results": results, "minutes": total, "machine": machine,
+               "seeds": {str(seed): r for seed, r in repeats.items()}}
     (out_dir / "quality.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\n== {label}")
     print(comparison_table(results, judge))
+    if repeats:
+        print("\n" + seeds_table(repeats))
     valid = judge["accuracy_mean"] >= JUDGE_MIN_ACCURACY
     if not valid:
         print(f"INVALID: the judge reached {judge['accuracy_mean']:.4f} < {JUDGE_MIN_ACCURACY} on held-out real images"
@@ -220,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total {total:.1f} min; details in {out_dir / 'quality.json'}")
     if not args.quick and args.only is None:
         write_results(ROOT / "docs" / "results.md", out_dir / "quality" / "eval" / "grid.png", results, judge,
-                      machine, total)
+                      machine, total, repeats)
         print(f"wrote {ROOT / 'docs' / 'results.md'}")
     # A smoke run checks that the pipeline works, not the numbers.
     return 0 if valid or args.quick else 1
