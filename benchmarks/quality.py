@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import usage_error
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"quality": "configs/quality.yaml", "paper": "configs/quality_paper.yaml"}
 JUDGE_MIN_ACCURACY = 0.99
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"train {CONFIGS['quality']} with train.seed 0..N-1 and report every run (default 1)")
     args = parser.parse_args(argv)
     if args.seeds < 1 or (args.seeds > 1 and args.only == "paper"):
-        parser.error("--seeds must be >= 1 and repeats configs/quality.yaml, so it cannot go with --only paper")
+        usage_error("--seeds must be >= 1 and repeats configs/quality.yaml, so it cannot go with --only paper")
 
     from stargan_tf.config import load_config
     from stargan_tf.evaluate import evaluate_run, judge_accuracy, train_judge
@@ -256,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         eval_started = time.perf_counter()
         metrics = evaluate_run(out_dir / run_name, config, settings["num"], judge_path)
         result = {"config": CONFIGS[name], "steps": trained.final_step, "n_critic": config.train.n_critic,
-                         "train_minutes": timing["seconds"] / 60, "train_sessions": len(timing["sessions"]),
-                         "seconds_per_step": per_step[-1] if per_step else None,
-                         "eval_minutes": (time.perf_counter() - eval_started) / 60, "metrics": metrics}
+                  "train_minutes": timing["seconds"] / 60, "train_sessions": len(timing["sessions"]),
+                  "seconds_per_step": per_step[-1] if per_step else None,
+                  "eval_minutes": (time.perf_counter() - eval_started) / 60, "metrics": metrics}
         if run_name == name:
             results[name] = result
         if name == "quality":
