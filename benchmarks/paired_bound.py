@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from stargan_tf.metrics import ground_truth
     from stargan_tf.metrics.translation import evaluate_translations, generator_translate
     from stargan_tf.models import generator_for
-    from stargan_tf.trainer import LinearDecay
+    from stargan_tf.trainer import LinearDecay, update_weight_average
 
     config, names = synthetic_config(args.config, args.overrides, "the paired bound", joint=True)
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
@@ -94,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         variables = generator.trainable_variables
         optimizer.apply(tape.gradient(loss, variables), variables)
         if average is not None:
-            for kept, weight in zip(average.weights, generator.weights, strict=True):
-                kept.assign(t.g_ema_decay * kept + (1.0 - t.g_ema_decay) * tf.cast(weight, kept.dtype))
+            update_weight_average(average, generator, t.g_ema_decay)
         return loss
 
     held_out = ground_truth.eval_set(config, args.num)

@@ -42,6 +42,15 @@ CLS_FAKE_NAME = "d_cls_fake"  # logged only when loss.lambda_cls_fake > 0
 MASK_LOSS_NAMES = ("g_mask", "g_mask_tv")  # logged only for an attention G
 
 
+def update_weight_average(average: keras.Model, model: keras.Model, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * model, weight by weight (same architecture).
+
+    Each weight is cast to the average's dtype, so a float32 average can follow a lower-precision model.
+    """
+    for kept, weight in zip(average.weights, model.weights, strict=True):
+        kept.assign(decay * kept + (1.0 - decay) * tf.cast(weight, kept.dtype))
+
+
 @keras.saving.register_keras_serializable(package="stargan_tf")
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Constant learning rate, then linear decay to exactly 0 over the last `decay_steps`.
@@ -178,14 +187,9 @@ class StarGAN(keras.Model):
         if self.generator_average is None:
             return
         if getattr(self, "_average_update", None) is None:
-            decay = self.average_decay
-            pairs = list(zip(self.generator_average.weights, self.generator.weights, strict=True))
-
-            def update() -> None:
-                for average, weight in pairs:
-                    average.assign(decay * average + (1.0 - decay) * tf.cast(weight, average.dtype))
-
-            self._average_update = tf.function(update, autograph=False)
+            average, generator, decay = self.generator_average, self.generator, self.average_decay
+            self._average_update = tf.function(lambda: update_weight_average(average, generator, decay),
+                                               autograph=False)
         self._average_update()
 
     @property

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,6 +14,7 @@ from stargan_tf.trainer import (
     MASK_LOSS_NAMES,
     LinearDecay,
     build_stargan,
+    update_weight_average,
 )
 
 
@@ -170,6 +172,20 @@ def test_generator_average_is_an_exponential_moving_average_of_g(tiny_config):
     assert changed(model.generator.trainable_weights, before)
     for average, weight, old in zip(model.generator_average.weights, model.generator.weights, before, strict=True):
         np.testing.assert_allclose(average.numpy(), 0.9 * old + 0.1 * weight.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_weight_average_of_a_lower_precision_model_stays_in_its_own_dtype():
+    def dense(dtype: str) -> keras.Model:
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, dtype=dtype)])
+
+    model, average = dense("bfloat16"), dense("float32")
+    model.set_weights([np.full((2, 3), 2.0), np.full((3,), -1.0)])
+    average.set_weights([np.zeros((2, 3)), np.ones((3,))])
+    update_weight_average(average, model, 0.75)
+    kernel, bias = average.get_weights()
+    assert kernel.dtype == np.float32
+    np.testing.assert_allclose(kernel, np.full((2, 3), 0.5))
+    np.testing.assert_allclose(bias, np.full((3,), 0.5))
 
 
 def test_nonsaturating_loss_trains_with_the_r1_penalty(tiny_config):
