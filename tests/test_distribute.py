@@ -18,8 +18,8 @@ import pytest
 from tests.conftest import ROOT
 
 TINY = str(ROOT / "configs" / "tiny.yaml")
-# Alone these subprocesses take under a minute; the limit only catches a hang, so it leaves room for a
-# machine shared with other jobs (with three training runs beside the suite on 2 cores, one took over 240 s).
+# The limit only catches a hang, so it leaves room for a machine shared with other jobs (with three
+# training runs beside the suite on 2 cores, one of these subprocesses took over 240 s).
 TIMEOUT = 600
 
 # Two logical CPUs: (a) train() under MirroredStrategy, (b) one step on 2 replicas == one step on 1 replica
