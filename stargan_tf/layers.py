@@ -151,6 +151,25 @@ class NearestUpsampling(keras.layers.Layer):
         return (n, None if h is None else 2 * h, None if w is None else 2 * w, c)
 
 
+# Nearest 2x up-sampling followed by a 3x3 "same" convolution is exactly one stride-2 transposed convolution
+# with a 4x4 kernel: along each axis, output 2i sees inputs i-1 and i with taps (w0, w1 + w2), output 2i + 1
+# sees inputs i and i+1 with taps (w0 + w1, w2). Row t of this matrix maps the 3 taps onto tap t of the 4x4
+# kernel (TF's "SAME" transposed convolution puts input k's tap t at output 2k + t - 1).
+_UPSAMPLED_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+
+def nearest_upsampling_conv(inputs: Any, kernel: Any) -> Any:
+    """conv3x3(nearest_upsample_2x(inputs), kernel), `kernel` [3, 3, C_in, C_out], in one transposed convolution.
+
+    Same values as `NearestUpsampling` followed by a `Conv2D(3, padding="same", use_bias=False)`,
+    at 16 multiply-adds per input pixel and channel pair instead of 36, and a cheaper gradient.
+    """
+    taps = ops.convert_to_tensor(_UPSAMPLED_TAPS, dtype="float32")
+    # [4, 4, C_out, C_in], summed in float32 before any cast to the compute dtype.
+    transposed = ops.einsum("ti,uj,ijab->tuba", taps, taps, ops.cast(kernel, "float32"))
+    return ops.conv_transpose(inputs, ops.cast(transposed, inputs.dtype), strides=2, padding="same")
+
+
 @keras.saving.register_keras_serializable(package="stargan_tf")
 class TileLabels(keras.layers.Layer):
     """Replicates a label vector [N, C] spatially to [N, H, W, C] and concatenates it to the image.

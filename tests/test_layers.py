@@ -1,7 +1,16 @@
 import keras
 import numpy as np
+import pytest
+import tensorflow as tf
 
-from stargan_tf.layers import InstanceNormalization, LabelModulation, NearestUpsampling, ResidualBlock, TileLabels
+from stargan_tf.layers import (
+    InstanceNormalization,
+    LabelModulation,
+    NearestUpsampling,
+    ResidualBlock,
+    TileLabels,
+    nearest_upsampling_conv,
+)
 
 
 def test_instance_norm_matches_definition():
@@ -96,3 +105,25 @@ def test_nearest_upsampling_copies_each_pixel_and_passes_back_the_block_sums_als
     np.testing.assert_allclose(np.asarray(gradient()), expected, rtol=1e-5, atol=1e-5)
     # XLA has no kernel for the gradient of a plain nearest resize.
     np.testing.assert_allclose(np.asarray(tf.function(gradient, jit_compile=True)()), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_nearest_upsampling_conv_is_the_resize_and_convolution_in_value_and_gradient(jit_compile):
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(2, 5, 6, 4)).astype("float32"))  # odd and even sizes
+    conv = keras.layers.Conv2D(3, 3, padding="same", use_bias=False)
+    conv.build((None, None, None, 4))
+    conv.kernel.assign(rng.normal(size=(3, 3, 4, 3)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(2, 10, 12, 3)).astype("float32"))
+
+    def value_and_gradients(fused: bool) -> list[tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = nearest_upsampling_conv(x, conv.kernel) if fused else conv(NearestUpsampling()(x))
+            loss = tf.reduce_sum(y * upstream)
+        return [y, *tape.gradient(loss, [x, conv.kernel])]
+
+    fused = tf.function(lambda: value_and_gradients(True), jit_compile=jit_compile)()
+    for got, expected in zip(fused, value_and_gradients(False), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-4, atol=1e-4)
+    assert nearest_upsampling_conv(tf.cast(x, tf.bfloat16), conv.kernel).dtype == tf.bfloat16

@@ -176,6 +176,45 @@ def test_resize_up_sampling_replaces_the_transposed_convolutions():
     assert np.asarray(g((np.zeros((1, 32, 32, 3), "float32"), np.ones((1, 5), "float32")))).shape == (1, 32, 32, 3)
 
 
+@pytest.mark.parametrize("output", ["image", "attention"])
+def test_generator_equals_its_layers_run_one_by_one(output):
+    # G runs the resize and the convolution after it as one transposed convolution, and the attention
+    # head's two convolutions as one; here every layer runs on its own.
+    rng = np.random.default_rng(5)
+    g = build_generator(4, 32, conv_dim=8, repeat_num=1, output=output, conditioning="modulated", upsample="resize")
+    x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    c = rng.uniform(0, 1, (2, 4)).astype("float32")
+    heads = [g.to_rgb] + ([g.to_attention] if output == "attention" else [])
+    for layer in g.body + heads:  # random weights everywhere, so every layer shows in the output
+        layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
+    h = g.tile(x, c)
+    for layer in g.body:
+        takes_labels = layer.name.endswith("_mod") or layer.name.startswith("res")
+        h = layer(h, c) if takes_labels else layer(h)
+    expected = np.tanh(np.asarray(g.to_rgb(h)))
+    if output == "attention":
+        attention = 1 / (1 + np.exp(-np.asarray(g.to_attention(h))))
+        assert 0.05 < attention.std()
+        expected = attention * x + (1 - attention) * expected
+    np.testing.assert_allclose(np.asarray(g((x, c))), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("output,upsample,skips", [
+    ("image", "transpose", False), ("attention", "resize", False), ("logit_residual", "resize", True)])
+def test_training_and_inference_give_the_same_translation(output, upsample, skips):
+    # Training convolves the label planes apart from the image (they are constant); inference tiles them.
+    rng = np.random.default_rng(6)
+    g = build_generator(6, 32, conv_dim=8, repeat_num=1, output=output, conditioning="modulated",
+                        upsample=upsample, skips=skips)
+    for conv in (g.body[0], g.to_rgb):  # the label planes' share of the stem shows in every output head
+        conv.kernel.assign(rng.normal(0, 0.2, conv.kernel.shape).astype("float32"))
+    x = rng.uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
+    c = rng.uniform(0, 1, (3, 6)).astype("float32")
+    inference = np.asarray(g((x, c), training=False))
+    np.testing.assert_allclose(np.asarray(g((x, c), training=True)), inference, rtol=1e-4, atol=2e-5)
+    assert np.abs(inference - np.asarray(g((x, c[::-1]), training=True))).max() > 1e-3
+
+
 @pytest.mark.parametrize("upsample", ["transpose", "resize"])
 def test_skips_concatenate_the_encoder_features_after_the_decoder_features(upsample):
     x = np.random.default_rng(7).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
@@ -212,3 +251,18 @@ def test_modulated_conditioning_adds_only_the_label_projections():
     modulated = build_generator(5, 32, conv_dim=8, repeat_num=2, conditioning="modulated").count_params()
     channels = [8, 16, 32, 16, 8] + [32] * 4
     assert modulated - plain == sum(2 * (5 * c + c) for c in channels)
+
+
+@pytest.mark.parametrize("output", ["image", "attention"])
+def test_a_bf16_generator_translates_in_and_outside_training(output):
+    from stargan_tf.distribute import precision_policy
+
+    with precision_policy("bf16"):
+        g = build_generator(4, 32, conv_dim=8, repeat_num=1, output=output, conditioning="modulated",
+                            upsample="resize")
+    x = np.random.default_rng(7).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    c = np.eye(4, dtype="float32")[[0, 3]]
+    inference = g((x, c), training=False)  # eagerly, as the sample grids call the weight average
+    training = keras.ops.convert_to_numpy(g((x, c), training=True))
+    assert inference.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(inference), training, atol=0.05)  # bf16 rounds differently per path
