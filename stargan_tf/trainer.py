@@ -1,6 +1,7 @@
 """The StarGAN training model: both networks, both optimizers and one train_step.
 
-One step = n_critic discriminator updates followed by one generator update.
+One step = n_critic discriminator updates followed by one generator update; the
+last D update runs inside the G update, on the translation G's update computes.
 The data pipeline delivers each step's images as [B, n_critic, H, W, 3] so
 that no optimizer update sits inside a `tf.cond` (which distribution
 strategies reject) and a strategy can split the batch along B.
@@ -13,6 +14,7 @@ by its optimizer before the gradient is taken.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -215,10 +217,13 @@ class StarGAN(keras.Model):
         return self.discriminator(images, training=True)
 
     def discriminator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor,
-                           alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        """One D update. `alpha` [B] (the GP's interpolation factors) is drawn here when not given."""
+                           alpha: tf.Tensor | None = None, x_fake: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """One D update. `alpha` [B] (the GP's interpolation factors) is drawn here when not given;
+        `x_fake` is G(x_real, c_trg), computed here when not given."""
         n_d = self.layout.num_domains
-        x_fake = tf.stop_gradient(self.generator((x_real, c_trg), training=True))
+        if x_fake is None:
+            x_fake = self.generator((x_real, c_trg), training=True)
+        x_fake = tf.stop_gradient(x_fake)
         if alpha is None:
             alpha = tf.random.uniform((tf.shape(x_real)[0],), dtype=tf.float32)
         alpha = tf.reshape(tf.cast(alpha, tf.float32), (-1, 1, 1, 1))
@@ -226,8 +231,10 @@ class StarGAN(keras.Model):
         x_real = random_translation(x_real, self.d_translation)
         x_fake = random_translation(x_fake, self.d_translation)
         with tf.GradientTape() as tape:
-            src_real, cls_real = self.critique(x_real, c_org)
-            src_fake, cls_fake = self.critique(x_fake, c_trg)
+            # One pass over both halves (D has no batch statistics): half the calls of its small late layers.
+            src, cls = self.critique(tf.concat([x_real, x_fake], 0), tf.concat([c_org, c_trg], 0))
+            src_real, src_fake = tf.split(src, 2)
+            cls_real, cls_fake = tf.split(cls, 2)
             d_adv = adversarial_loss(src_real, src_fake, self.adversarial)
             d_cls = classification_loss(cls_real, c_org[:, :n_d], self.group_slices, self._dataset_mask(c_org))
             if self.adversarial == "wgan-gp":
@@ -253,10 +260,19 @@ class StarGAN(keras.Model):
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         return {**logs, "d_loss": d_loss}
 
-    def generator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor) -> dict[str, tf.Tensor]:
+    def generator_step(self, x_real: tf.Tensor, c_org: tf.Tensor, c_trg: tf.Tensor,
+                       update_critic: Callable[[tf.Tensor], dict[str, tf.Tensor]] | None = None
+                       ) -> dict[str, tf.Tensor]:
+        """One G update. `update_critic(x_fake)`, when given, runs after G's forward pass and before D judges
+        its output, outside G's gradient; its logs are returned too. train_step passes D's last update there,
+        which then reuses this translation: with G unchanged between the two updates it is the same image."""
         n_d = self.layout.num_domains
+        critic_logs = {}
         with tf.GradientTape() as tape:
             x_fake, attention_fake = self.generator((x_real, c_trg), training=True, return_attention=True)
+            if update_critic is not None:
+                with tape.stop_recording():
+                    critic_logs = update_critic(x_fake)
             src_fake, cls_fake = self.critique(random_translation(x_fake, self.d_translation), c_trg)
             g_adv = generator_adversarial_loss(src_fake, self.adversarial)
             g_cls = classification_loss(cls_fake, c_trg[:, :n_d], self.group_slices, self._dataset_mask(c_trg))
@@ -275,7 +291,7 @@ class StarGAN(keras.Model):
             scaled = self._scaled(g_loss, self.g_optimizer)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(scaled, variables), variables)
-        return {**logs, "g_loss": g_loss}
+        return {**critic_logs, **logs, "g_loss": g_loss}
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """`data` = (images [B, n_critic, H, W, 3], labels [B, n_critic, n_c]), optionally followed by
@@ -288,12 +304,14 @@ class StarGAN(keras.Model):
                 # Targets are the batch's own labels, shuffled (as the reference does):
                 # always valid label vectors of the same dataset, drawn from the data's distribution.
                 c_trg = tf.gather(c_org, tf.random.shuffle(tf.range(tf.shape(c_org)[0])))
-                d_logs = self.discriminator_step(x_real, c_org, c_trg)
+                alpha = None
             else:
-                c_trg = targets[:, k]
-                d_logs = self.discriminator_step(x_real, c_org, c_trg, alphas[:, k])
-        g_logs = self.generator_step(x_real, c_org, c_trg)
-        losses = {**d_logs, **g_logs}
+                c_trg, alpha = targets[:, k], alphas[:, k]
+            if k < self.n_critic - 1:
+                self.discriminator_step(x_real, c_org, c_trg, alpha)
+        # D's last update, then G's, on the same images and targets: the translation is computed once.
+        losses = self.generator_step(
+            x_real, c_org, c_trg, lambda x_fake: self.discriminator_step(x_real, c_org, c_trg, alpha, x_fake))
         for name, value in losses.items():
             self.trackers[name].update_state(value)
         if self.dataset_trackers:

@@ -70,6 +70,32 @@ def test_one_step_updates_both_networks_the_right_number_of_times(tiny_config, t
     assert changed(model.discriminator.trainable_weights, d_before)
 
 
+def test_one_step_equals_separate_updates_with_the_translation_computed_again(tiny_config):
+    # train_step lets D's last update reuse the translation G's update computes; with G unchanged
+    # between the two updates, that must be exactly what separate updates do.
+    for key, value in {"g_output": "attention", "g_upsample": "resize", "g_conditioning": "modulated",
+                       "d_projection": True}.items():
+        setattr(tiny_config.model, key, value)
+    tiny_config.loss.lambda_cls_fake = 1.0
+    tiny_config.train.d_translation = 0.0
+    source = load_source(tiny_config)
+    joint, separate = build_stargan(tiny_config, source.layout), build_stargan(tiny_config, source.layout)
+    separate.generator.set_weights(joint.generator.get_weights())
+    separate.discriminator.set_weights(joint.discriminator.get_weights())
+    images, labels = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    targets = tf.reverse(labels, axis=[0])
+    alphas = tf.random.stateless_uniform(labels.shape[:2], seed=(1, 2))
+    joint_logs = joint.train_step((images, labels, targets, alphas))
+    for k in range(tiny_config.train.n_critic):
+        d_logs = separate.discriminator_step(images[:, k], labels[:, k], targets[:, k], alphas[:, k])
+    g_logs = separate.generator_step(images[:, -1], labels[:, -1], targets[:, -1])
+    for name, value in {**d_logs, **g_logs}.items():
+        assert float(joint_logs[name]) == pytest.approx(float(value), rel=1e-4, abs=1e-6), name
+    for network in ("generator", "discriminator"):
+        for a, b in zip(getattr(joint, network).weights, getattr(separate, network).weights, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=f"{network} {a.path}")
+
+
 def test_discriminator_classification_loss_decreases_on_a_fixed_batch(tiny_config):
     # A learning check: D's classifier fits the labels of a fixed batch within a few steps.
     tiny_config.train.d_lr = 1e-3
