@@ -162,14 +162,15 @@ def test_cli_converts_and_rejects_bad_options(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("output, skips, extra", [
-    # tanh(atanh(x) + G) adds LOG, DIV and clipping; the attention head's mask adds LOGISTIC.
+    # tanh(atanh(x) + G) adds LOG, DIV and clipping; the attention head adds LOGISTIC for its mask and
+    # STRIDED_SLICE to split its one convolution's output into color and mask.
     # U-Net skips are concatenations.
     ("logit_residual", True, {"DIV", "LOG", "MAXIMUM", "MINIMUM"}),
-    ("attention", False, {"LOGISTIC"}),
+    ("attention", False, {"LOGISTIC", "STRIDED_SLICE"}),
 ])
 def test_the_resize_generator_heads_convert_to_builtin_ops(tmp_path, output, skips, extra):
-    # Nearest up-sampling adds RESIZE_NEAREST_NEIGHBOR; all are builtin and GPU-delegate ops, and the
-    # result matches Keras in float32.
+    # Nearest up-sampling and its convolution export as the one transposed convolution they equal; all
+    # ops are builtin and GPU-delegate ops, and the result matches Keras in float32.
     from ai_edge_litert.tools import flatbuffer_utils
 
     from stargan_tf.checkpoints import save_generator, write_layout
@@ -193,7 +194,7 @@ def test_the_resize_generator_heads_convert_to_builtin_ops(tmp_path, output, ski
     path = tflite.export_tflite(run, tmp_path / "g.tflite", "none")
     tree = flatbuffer_utils.read_model(str(path))
     ops = {flatbuffer_utils.opcode_to_name(tree, op.opcodeIndex) for g in tree.subgraphs for op in g.operators}
-    extra = extra | {"RESIZE_NEAREST_NEIGHBOR"}
+    assert "TRANSPOSE_CONV" in ops and "RESIZE_NEAREST_NEIGHBOR" not in ops, ops
     assert ops & extra == extra, extra - ops
     assert ops <= ALLOWED_OPS | extra, ops - ALLOWED_OPS - extra
     images = (np.stack([smooth_face(32, s) for s in range(2)]) / 127.5 - 1).astype(np.float32)
