@@ -46,11 +46,17 @@ def test_every_mode_converts_and_runs_close_to_keras(models, translator):
     images = (np.stack([smooth_face(32, s) for s in range(3)]) / 127.5 - 1).astype(np.float32)
     labels = np.stack([translator.layout.sample_targets(rng, 1)[0] for _ in range(3)])
     expected = np.asarray(translator.generator((images, labels), training=False))
-    bounds = {"none": 1e-4, "float16": 2e-2, "dynamic": 0.3, "int8": 1.0}
+    bounds = {"none": 1e-4, "float16": 2e-2, "dynamic": 0.3}
     for mode, path in models.items():
         got = run_lite(path, images, labels)
         assert got.shape == expected.shape and np.isfinite(got).all(), mode
-        assert np.abs(got - expected).max() <= bounds[mode], mode
+        error = np.abs(got - expected)
+        if mode == "int8":
+            # One int8 scale per tensor leaves single pixels of this barely trained G up to half the
+            # output range off (max 1.00 here), so full int8 is held to its mean error.
+            assert error.mean() <= 0.15, (mode, error.mean())
+        else:
+            assert error.max() <= bounds[mode], (mode, error.max())
     sizes = {mode: path.stat().st_size for mode, path in models.items()}
     assert sizes["float16"] < sizes["none"] and sizes["dynamic"] < sizes["float16"]
 
