@@ -47,6 +47,14 @@ _ATTENTION_BIAS = 4.0
 GENERATOR_CONDITIONING = ("input", "modulated")
 
 
+def _kernel(conv: keras.layers.Conv2D, in_channels: int) -> Any:
+    """The kernel of a convolution the generator applies itself rather than calling the layer (built here,
+    since the symbolic pass in `Generator.build` never calls it)."""
+    if not conv.built:
+        conv.build((None, None, None, in_channels))
+    return conv.kernel
+
+
 @keras.saving.register_keras_serializable(package="stargan_tf")
 class Generator(keras.Model):
     """G(x, c): translates images to the domains given by label vectors c.
@@ -165,9 +173,7 @@ class Generator(keras.Model):
         convolution is one convolution of a plane of ones (per label and filter, for the whole batch)
         weighted by each image's labels. Inference keeps the tiled input, where that share would be
         folded into a large constant of the exported model."""
-        if not stem.built:
-            stem.build((None, None, None, images.shape[-1] + self.label_dim))
-        kernel = ops.cast(stem.kernel, stem.compute_dtype)
+        kernel = ops.cast(_kernel(stem, images.shape[-1] + self.label_dim), stem.compute_dtype)
         k, channels, filters = kernel.shape[0], images.shape[-1], kernel.shape[-1]
         images = ops.cast(images, stem.compute_dtype)
         x = ops.conv(images, kernel[:, :, :channels], padding="same")
@@ -180,10 +186,8 @@ class Generator(keras.Model):
     def _color_and_attention(self, features: Any) -> tuple[Any, Any]:
         """(the color image's logits, the attention mask) from one 7x7 convolution with both layers' kernels:
         at 3 and 1 output channels each would cost about as much as the pair does."""
-        for conv in (self.to_rgb, self.to_attention):
-            if not conv.built:
-                conv.build((None, None, None, features.shape[-1]))
-        kernel = ops.concatenate([self.to_rgb.kernel, self.to_attention.kernel], axis=-1)
+        kernel = ops.concatenate([_kernel(conv, features.shape[-1]) for conv in (self.to_rgb, self.to_attention)],
+                                 axis=-1)
         both = ops.cast(ops.conv(features, ops.cast(kernel, features.dtype), padding="same"), "float32")
         return both[..., :3], ops.sigmoid(both[..., 3:] + ops.cast(self.to_attention.bias, "float32"))
 
@@ -192,9 +196,7 @@ class Generator(keras.Model):
         """The "resize" up-sampling and the 3x3 convolution after it, run as the one transposed convolution
         they equal (a cheaper gradient: about 12% less time per training step of configs/quality.yaml).
         Both layers stay in `body`, so saved generators and checkpoints load unchanged."""
-        if not conv.built:
-            conv.build((None, None, None, x.shape[-1]))
-        return ops.cast(nearest_upsampling_conv(x, conv.kernel), conv.compute_dtype)
+        return ops.cast(nearest_upsampling_conv(x, _kernel(conv, x.shape[-1])), conv.compute_dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {
