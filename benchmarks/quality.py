@@ -1,8 +1,8 @@
 """Quality benchmark: does StarGAN learn to change exactly the requested attribute?
 
-    python -m benchmarks.quality            # ~1.75 h on 2 CPU cores (1 h with a trained judge); writes docs/results.md
+    python -m benchmarks.quality            # ~1.7 h on 2 CPU cores (1 h with a trained judge); writes docs/results.md
     python -m benchmarks.quality --quick    # 1-2 minute smoke run of the same pipeline (numbers meaningless)
-    python -m benchmarks.quality --seeds 2  # also trains configs/quality.yaml with train.seed=1 (+35 min)
+    python -m benchmarks.quality --seeds 2  # also trains configs/quality.yaml with train.seed=1 (+30 min)
 
 Trains from scratch on synthetic faces, jointly on a CelebA-like set (hair
 color, gender, age) and an RaFD-like set (eight expressions) with the mask
