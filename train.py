@@ -6,6 +6,7 @@
     python train.py --dataset celeba --celeba-dir data/celeba   # CelebA as in the paper
     python train.py --dataset both --celeba-dir data/celeba --rafd-dir data/rafd   # joint, mask vector
     python train.py --config configs/synthetic.yaml --set train.g_lr=2e-4 --set model.g_conv_dim=48
+    python train.py --dataset synthetic --deterministic         # a seed replays bit-exactly on this machine
     python train.py --dataset celeba --celeba-dir data/celeba --precision bf16 --xla   # one GPU, fastest
     python train.py --dataset celeba --celeba-dir data/celeba --strategy mirrored      # all local GPUs
 
@@ -67,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="override a config key, e.g. --set model.g_conv_dim=32 (repeatable)")
     parser.add_argument("--resume", action="store_true",
                         help="require an existing checkpoint in --run-dir (resuming is otherwise automatic)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic kernels: the same seed replays the run bit-exactly on the same machine "
+                             "(sets train.deterministic)")
     parser.add_argument("--summary", action="store_true", help="print the networks' parameter counts and exit")
     speed = parser.add_argument_group("devices and speed (docs/benchmarks.md)")
     speed.add_argument("--strategy", help="auto | default | mirrored (all local GPUs; auto picks it when more than "
@@ -141,6 +145,8 @@ def data_overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"train.precision={json.dumps(args.precision)}")
     if args.xla:
         overrides.append("train.jit_compile=true")
+    if args.deterministic:
+        overrides.append("train.deterministic=true")
     return overrides
 
 

@@ -115,6 +115,10 @@ class TrainConfig:
     # true: each step's targets and GP factors come from the data pipeline (stateless seeds over the
     # global batch), so a step gives the same result on any number of replicas.
     replica_invariant: bool = False
+    # true: TensorFlow's deterministic kernels (tf.config.experimental.enable_op_determinism), so a run
+    # trained in one go replays bit-exactly with the same seed on the same machine and software. Without
+    # it, multi-threaded sums add in a varying order and two runs drift apart within tens of steps.
+    deterministic: bool = False
     # Exponential moving average of G's weights, updated after every step; 0 = off. When on, samples,
     # generator.keras and everything exported from it use the average (e.g. 0.999).
     g_ema_decay: float = 0.0

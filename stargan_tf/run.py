@@ -118,6 +118,9 @@ def train(config: Config, run_dir: str | Path, log=print, verbose: int | None = 
 def _train(config: Config, strategy: tf.distribute.Strategy, run_dir: Path, write_dir: Path, jit_compile: bool,
            log, verbose: int | None) -> TrainResult:
     t = config.train
+    if t.deterministic:
+        # Process-wide and irreversible: TensorFlow offers no call that turns it off again.
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(t.seed)
     with strategy.scope():
         source = load_source(config)
