@@ -18,7 +18,10 @@ ground-truth L1 ratio it reaches in N steps (measured exactly as
 what that G can learn in N steps with a perfect training signal, so a StarGAN
 trained N steps with the same G should not be expected to do better. It tells
 whether a missed ground-truth target is the adversarial signal's fault or the
-network's.
+network's. G's initial weights come from train.seed and the faces from
+data.synthetic.seed; with train.deterministic the run replays bit-exactly on
+the same machine and software, so two runs that differ in one option compare
+that option alone.
 """
 
 from __future__ import annotations
@@ -56,13 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     from stargan_tf.data import synthetic
     from stargan_tf.data.pipeline import from_uint8
     from stargan_tf.data.sources import layout_for, synthetic_faces, synthetic_identities
-    from stargan_tf.distribute import precision_policy
+    from stargan_tf.distribute import precision_policy, seed_everything
     from stargan_tf.metrics import ground_truth
     from stargan_tf.metrics.translation import evaluate_translations, generator_translate
     from stargan_tf.models import generator_for
     from stargan_tf.trainer import LinearDecay, update_weight_average
 
     config, names = synthetic_config(args.config, args.overrides, "the paired bound", joint=True)
+    seed_everything(config.train.seed, config.train.deterministic)
     layout, size, seed = layout_for(config), config.model.image_size, config.data.synthetic.seed
     train_ids = [np.asarray(synthetic_identities(config, index)[0]) for index in range(len(names))]
     rng = np.random.default_rng(seed)

@@ -98,6 +98,19 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seeds Python, NumPy and TensorFlow (initial weights, random ops) with `seed`.
+
+    With `deterministic`, TensorFlow also uses its deterministic kernels, so the
+    same seed replays a computation bit-exactly on the same machine and
+    software. That switch is process-wide and irreversible: TensorFlow offers no
+    call that turns it off again.
+    """
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+
+
 @contextlib.contextmanager
 def precision_policy(precision: str) -> Iterator[None]:
     """Builds layers under the Keras policy for `precision`, then restores the previous global policy.

@@ -19,7 +19,7 @@ from stargan_tf.checkpoints import CONFIG_FILE, TrainingCheckpoint, save_generat
 from stargan_tf.config import Config, ConfigError, from_dict, save_config
 from stargan_tf.data.pipeline import training_batches
 from stargan_tf.data.sources import load_source
-from stargan_tf.distribute import StrategyError, is_chief, make_strategy, with_step_randomness
+from stargan_tf.distribute import StrategyError, is_chief, make_strategy, seed_everything, with_step_randomness
 from stargan_tf.trainer import build_stargan
 
 # Sections that fix the networks' shapes and the data's meaning: a resumed run must keep them.
@@ -118,10 +118,7 @@ def train(config: Config, run_dir: str | Path, log=print, verbose: int | None = 
 def _train(config: Config, strategy: tf.distribute.Strategy, run_dir: Path, write_dir: Path, jit_compile: bool,
            log, verbose: int | None) -> TrainResult:
     t = config.train
-    if t.deterministic:
-        # Process-wide and irreversible: TensorFlow offers no call that turns it off again.
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(t.seed)
+    seed_everything(t.seed, t.deterministic)
     with strategy.scope():
         source = load_source(config)
         layout = source.layout
