@@ -46,6 +46,9 @@ class ModelConfig:
     # glorot_uniform (and the paper's leaky slope 0.01) each layer shrinks the signal; "he_uniform" keeps
     # its scale through the stack (D's classifier trained alone on real faces learns faster with it).
     d_init: str = "glorot_uniform"
+    # true: D_cls reads a trunk of its own (D's layers with other weights) instead of sharing D_src's,
+    # whose slope the gradient penalty holds at 1; false = one shared trunk, as in the paper.
+    d_cls_trunk: bool = False
     # "image": tanh(G(x, c)) as in the paper; "residual": tanh(x + G(x, c)), which starts near the
     # input and learns much faster at small scale; "logit_residual": tanh(atanh(x) + G(x, c)) with a
     # zero-initialised last layer, exactly the identity at the start; "attention": GANimation's

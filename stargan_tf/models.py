@@ -221,7 +221,9 @@ class Discriminator(keras.Model):
     2018), so D learns what a real image *of domain c* looks like and rejects a
     translation that only fools D_cls. With `stem_dim` > 0 a stride-1 3x3
     convolution of that width reads the image at full resolution first.
-    `kernel_initializer` initializes every convolution before the heads.
+    With `cls_trunk`, D_cls reads a trunk of its own (the same layers, other
+    weights) instead of sharing D_src's, which the gradient penalty holds to a
+    unit slope. `kernel_initializer` initializes every convolution before the heads.
     """
 
     def __init__(
@@ -233,6 +235,7 @@ class Discriminator(keras.Model):
         label_dim: int = 0,
         stem_dim: int = 0,
         kernel_initializer: str = "glorot_uniform",
+        cls_trunk: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -248,23 +251,30 @@ class Discriminator(keras.Model):
         self.label_dim = label_dim
         self.stem_dim = stem_dim
         self.kernel_initializer = kernel_initializer
-        self.body = []
-        if stem_dim:
-            # Expressions differ by lines a pixel or two wide (a brow's tilt, a mouth's corners), which the
-            # first stride-2 convolution can only see blurred; a full-resolution layer sees them as lines.
-            self.body.append(keras.layers.Conv2D(stem_dim, 3, padding="same", kernel_initializer=kernel_initializer,
-                                                 name="stem"))
-            self.body.append(keras.layers.LeakyReLU(negative_slope=0.01, name="stem_lrelu"))
-        for i in range(repeat_num):
-            self.body.append(keras.layers.Conv2D(conv_dim * 2**i, 4, strides=2, padding="same",
-                                                 kernel_initializer=kernel_initializer, name=f"conv{i + 1}"))
-            self.body.append(keras.layers.LeakyReLU(negative_slope=0.01, name=f"lrelu{i + 1}"))
+        self.cls_trunk = cls_trunk
+        self.body = self._trunk("")
+        self.cls_body = self._trunk("cls_") if cls_trunk else None
         self.src_head = keras.layers.Conv2D(1, 3, padding="same", use_bias=False, name="src")
         self.cls_head = keras.layers.Conv2D(num_domains, kernel, padding="valid", use_bias=False, name="cls")
         self.label_embedding = None
         if label_dim:
             self.label_embedding = keras.layers.Dense(conv_dim * 2 ** (repeat_num - 1), use_bias=False,
                                                       name="label_embedding")
+
+    def _trunk(self, prefix: str) -> list[keras.layers.Layer]:
+        """The convolutions (and leaky ReLUs) from the image to the heads' features, layer names prefixed."""
+        layers, init = [], self.kernel_initializer
+        if self.stem_dim:
+            # Expressions differ by lines a pixel or two wide (a brow's tilt, a mouth's corners), which the
+            # first stride-2 convolution can only see blurred; a full-resolution layer sees them as lines.
+            layers.append(keras.layers.Conv2D(self.stem_dim, 3, padding="same", kernel_initializer=init,
+                                              name=f"{prefix}stem"))
+            layers.append(keras.layers.LeakyReLU(negative_slope=0.01, name=f"{prefix}stem_lrelu"))
+        for i in range(self.repeat_num):
+            layers.append(keras.layers.Conv2D(self.conv_dim * 2**i, 4, strides=2, padding="same",
+                                              kernel_initializer=init, name=f"{prefix}conv{i + 1}"))
+            layers.append(keras.layers.LeakyReLU(negative_slope=0.01, name=f"{prefix}lrelu{i + 1}"))
+        return layers
 
     def build(self, input_shape: Any) -> None:
         if self.label_dim:
@@ -275,14 +285,16 @@ class Discriminator(keras.Model):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         images, labels = inputs if self.label_dim else (inputs, None)
-        h = images
+        h = h_cls = images
         for layer in self.body:
             h = layer(h)
+        for layer in self.cls_body or ():
+            h_cls = layer(h_cls)
         src = ops.cast(self.src_head(h), "float32")
         if self.label_embedding is not None:
             embedded = ops.cast(self.label_embedding(ops.cast(labels, h.dtype)), "float32")
             src = src + ops.sum(ops.cast(h, "float32") * embedded[:, None, None, :], axis=-1, keepdims=True)
-        cls = ops.cast(self.cls_head(h), "float32")
+        cls = ops.cast(self.cls_head(h if self.cls_body is None else h_cls), "float32")
         return src, ops.reshape(cls, (-1, self.num_domains))
 
     def get_config(self) -> dict[str, Any]:
@@ -295,6 +307,7 @@ class Discriminator(keras.Model):
             "label_dim": self.label_dim,
             "stem_dim": self.stem_dim,
             "kernel_initializer": self.kernel_initializer,
+            "cls_trunk": self.cls_trunk,
         }
 
 
@@ -308,10 +321,10 @@ def build_generator(label_dim: int, image_size: int, conv_dim: int = 64, repeat_
 
 def build_discriminator(image_size: int, num_domains: int, conv_dim: int = 64, repeat_num: int = 6,
                         label_dim: int = 0, stem_dim: int = 0,
-                        kernel_initializer: str = "glorot_uniform") -> Discriminator:
+                        kernel_initializer: str = "glorot_uniform", cls_trunk: bool = False) -> Discriminator:
     """A built D; `label_dim` > 0 makes D_src a projection critic of (image, label) pairs."""
     discriminator = Discriminator(image_size, num_domains, conv_dim, repeat_num, label_dim, stem_dim,
-                                  kernel_initializer, name="discriminator")
+                                  kernel_initializer, cls_trunk, name="discriminator")
     images = (None, image_size, image_size, 3)
     discriminator.build((images, (None, label_dim)) if label_dim else images)
     return discriminator
@@ -327,5 +340,6 @@ def build_networks(model: ModelConfig, label_dim: int, num_domains: int) -> tupl
     """G and D as a config's `model` section describes them."""
     generator = generator_for(model, label_dim)
     discriminator = build_discriminator(model.image_size, num_domains, model.d_conv_dim, model.d_repeat_num,
-                                        label_dim if model.d_projection else 0, model.d_stem_dim, model.d_init)
+                                        label_dim if model.d_projection else 0, model.d_stem_dim, model.d_init,
+                                        model.d_cls_trunk)
     return generator, discriminator

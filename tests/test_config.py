@@ -44,6 +44,7 @@ def test_overrides_are_typed():
         ("loss.lambda_cls_real=-2", "lambda_cls_real"),
         ("model.d_stem_dim=-1", "d_stem_dim"),
         ("model.d_init=zeros", "d_init"),
+        ("model.d_cls_trunk=maybe", "model.d_cls_trunk must be true or false"),
         ("loss.lambda_cls_gp=-1", "lambda_cls_gp"),
         ("loss.lambda_cls_fake=-1", "lambda_cls_fake"),
         ("data.dataset_steps=1,0", "two step counts >= 1"),

@@ -101,6 +101,30 @@ def test_he_initializer_draws_every_convolution_before_the_heads_at_he_scale(tmp
     assert keras.models.load_model(tmp_path / "d.keras", safe_mode=True).kernel_initializer == "he_uniform"
 
 
+def test_classifier_trunk_gives_d_cls_weights_of_its_own(tmp_path):
+    x = np.random.default_rng(6).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    d = build_discriminator(32, 5, conv_dim=8, repeat_num=3, stem_dim=4, cls_trunk=True)
+    shared = build_discriminator(32, 5, conv_dim=8, repeat_num=3, stem_dim=4)
+    trunk = sum(np.prod(w.shape) for layer in shared.body for w in layer.weights)
+    assert d.count_params() - shared.count_params() == trunk
+    assert [layer.name for layer in d.cls_body][:3] == ["cls_stem", "cls_stem_lrelu", "cls_conv1"]
+    # Given the other D's weights in its critic trunk and both heads, D_src is that D's critic;
+    # given them in its classifier trunk as well, D_cls is that D's classifier.
+    for layer in d.body + [d.src_head, d.cls_head]:
+        layer.set_weights(shared.get_layer(layer.name).get_weights())
+    src, cls = d(x)
+    np.testing.assert_allclose(np.asarray(src), np.asarray(shared(x)[0]), atol=1e-6)
+    assert not np.allclose(np.asarray(cls), np.asarray(shared(x)[1]))
+    for layer in d.cls_body:
+        layer.set_weights(shared.get_layer(layer.name.removeprefix("cls_")).get_weights())
+    np.testing.assert_allclose(np.asarray(d(x)[1]), np.asarray(shared(x)[1]), atol=1e-6)
+    d.save(tmp_path / "d.keras")
+    loaded = keras.models.load_model(tmp_path / "d.keras", safe_mode=True)
+    assert loaded.cls_trunk
+    for ours, theirs in zip(d(x), loaded(x), strict=True):
+        np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=1e-6)
+
+
 def test_projection_discriminator_scores_image_label_pairs(tmp_path):
     rng = np.random.default_rng(4)
     x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")

@@ -96,6 +96,24 @@ def test_one_step_equals_separate_updates_with_the_translation_computed_again(ti
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=f"{network} {a.path}")
 
 
+@pytest.mark.parametrize("lambda_cls_real", [0.0, 1.0])
+def test_classifier_trunk_learns_from_the_classification_terms_alone(tiny_config, lambda_cls_real):
+    # With D_cls on a trunk of its own, D's adversarial term and gradient penalty never reach that trunk:
+    # without classification terms a D update leaves it as it was, and with one it moves.
+    tiny_config.model.d_cls_trunk = True
+    tiny_config.loss.lambda_cls_real = lambda_cls_real
+    source = load_source(tiny_config)
+    model = build_stargan(tiny_config, source.layout)
+    d = model.discriminator
+    trunk = [w for layer in d.cls_body for w in layer.trainable_weights]
+    critic = [w for layer in d.body for w in layer.trainable_weights]
+    trunk_before, critic_before = [w.numpy() for w in trunk], [w.numpy() for w in critic]
+    images, labels = next(iter(training_batches(source, tiny_config.train.batch_size, tiny_config.train.n_critic)))
+    model.discriminator_step(images[:, 0], labels[:, 0], tf.reverse(labels[:, 0], axis=[0]))
+    assert changed(critic, critic_before)
+    assert changed(trunk, trunk_before) == (lambda_cls_real > 0)
+
+
 def test_discriminator_classification_loss_decreases_on_a_fixed_batch(tiny_config):
     # A learning check: D's classifier fits the labels of a fixed batch within a few steps.
     tiny_config.train.d_lr = 1e-3
