@@ -88,7 +88,6 @@ def judge_batches(source: Any, batch_size: int, seed: int, shuffle_buffer: int) 
 def train_judge(config: Any, out: Path, steps: int, batch_size: int = 32, width: int = 16, num: int = DEFAULT_NUM,
                 log: Callable[[str], None] = print) -> dict[str, Any]:
     """Trains the judging classifier on the training images of `config`'s data; returns its held-out accuracy."""
-
     from stargan_tf.data.pipeline import from_uint8
     from stargan_tf.data.sources import load_source
     from stargan_tf.distribute import seed_everything
