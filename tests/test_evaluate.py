@@ -1,6 +1,8 @@
 """End to end: a tiny joint synthetic model, a tiny judge, and `python -m stargan_tf.evaluate`."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from stargan_tf import evaluate
 from stargan_tf.config import load_config
 from stargan_tf.metrics import fid
+from stargan_tf.metrics.classifier import load_classifier
 from tests.conftest import ROOT
 
 TINY = ["train.num_steps=4", "train.checkpoint_every=4", "train.sample_every=4", "train.log_every=2"]
@@ -86,11 +89,6 @@ def test_cli_bad_input_is_one_line_error(tiny_run, capsys, argv, message):
 def test_deterministic_judges_replay_bit_exactly(tmp_path):
     # In subprocesses: the deterministic kernels cannot be turned off again in this process. Without
     # train.deterministic, two such judges differ after 10 steps on CPU (held-out accuracy 0.555 and 0.505).
-    import subprocess
-    import sys
-
-    from stargan_tf.metrics.classifier import load_classifier
-
     args = [sys.executable, "-m", "stargan_tf.evaluate", "train-classifier", "--config",
             str(ROOT / "configs" / "tiny.yaml"), "--set", "train.deterministic=true", "--steps", "10",
             "--width", "8", "--num", "8"]
