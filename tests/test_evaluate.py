@@ -60,6 +60,39 @@ def test_evaluate_run_writes_metrics_table_grid_and_scalars(tiny_run):
     assert list((run_dir / "logs" / "eval").glob("events.out.tfevents.*"))
 
 
+def test_gt_regions_split_the_evaluations_ground_truth_error(tiny_run, tmp_path, capsys):
+    from benchmarks import gt_regions
+    from stargan_tf.checkpoints import load_generator, read_layout
+    from stargan_tf.metrics.ground_truth import eval_set
+    from stargan_tf.metrics.translation import evaluate_translations, generator_translate
+
+    run_dir, config, _ = tiny_run
+    expected = evaluate_translations(generator_translate(load_generator(run_dir)), read_layout(run_dir),
+                                     eval_set(config, 3), log=lambda *_: None)
+    assert gt_regions.main(["--run-dir", str(run_dir), "--num", "3", "--out", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert "| all |" in capsys.readouterr().out
+    for domain, row in result["targets"].items():
+        for kind, key in (("gt", "gt_l1"), ("baseline", "baseline_l1")):
+            shares = [row[f"{region}_{kind}"] for region in gt_regions.REGIONS]
+            assert min(shares) >= 0.0
+            assert sum(shares) == pytest.approx(expected["per_domain"][domain][key], rel=1e-5), (domain, kind)
+    overall = result["all"]
+    assert overall["ratio"] == pytest.approx(expected["gt_l1_ratio"], rel=1e-5)
+    # What the truth leaves alone, the input matches to within the change threshold.
+    assert overall["unchanged_baseline"] < overall["eye_band_baseline"] + overall["below_eyes_baseline"]
+
+
+def test_gt_regions_refuses_a_directory_without_a_run(tmp_path, capsys):
+    from benchmarks import gt_regions
+
+    with pytest.raises(SystemExit) as exit_info:
+        gt_regions.main(["--run-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a trained run directory" in err and err.count("\n") == 1
+
+
 def test_cli_evaluates_and_notes_missing_fid_weights(tiny_run, capsys):
     run_dir, _, _ = tiny_run
     assert evaluate.main(["--run-dir", str(run_dir), "--num", "2"]) == 0

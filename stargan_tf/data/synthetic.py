@@ -46,6 +46,7 @@ _TEETH: RGB = (248, 248, 240)
 _INK: RGB = (40, 20, 15)  # skin shading is a mix toward this warm dark brown
 
 # eye openness, inner-brow and outer-brow offsets (image fractions, + = down)
+_EYE_HEIGHT = 0.62  # eye half-height at eye_open 1, as a fraction of eye_size
 _EXPR_FACE: dict[str, tuple[float, float, float]] = {
     "angry": (0.5, 0.035, -0.012),
     "contemptuous": (0.9, 0.0, 0.0),
@@ -140,6 +141,22 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         part=rng.uniform(-0.5, 0.5),
         hair_volume=rng.uniform(1.06, 1.18),
     )
+
+
+def face_center(identity: Identity) -> tuple[float, float]:
+    """Centre of the face ellipse (x, y), as fractions of the image side."""
+    return 0.5 + identity.dx, 0.47 + identity.dy
+
+
+def eye_line(identity: Identity) -> float:
+    """Height of the eyes' centres, as a fraction of the image side."""
+    return face_center(identity)[1] - identity.face_h * 0.05
+
+
+def eye_band_bottom(identity: Identity) -> float:
+    """The lowest point the eyes reach with any expression (the widest-open eye), image-side fraction."""
+    widest = max(eye_open for eye_open, _, _ in _EXPR_FACE.values())
+    return eye_line(identity) + identity.eye_size * _EYE_HEIGHT * widest
 
 
 def identity_from_id(identity_id: int, seed: int = 0) -> Identity:
@@ -245,7 +262,7 @@ def render_face(identity: Identity, attributes: FaceAttributes, size: int = 64) 
     img = Image.fromarray(bg.astype(np.uint8), "RGB")
     pen = _Pen(img)
 
-    cx, cy, fw, fh = 0.5 + idn.dx, 0.47 + idn.dy, idn.face_w, idn.face_h
+    (cx, cy), fw, fh = face_center(idn), idn.face_w, idn.face_h
     hair, skin = _HAIR_RGB[att.hair], idn.skin
     if not att.young:
         hair = _mix(hair, _GRAY_HAIR, _AGED_GRAY_MIX)
@@ -281,7 +298,7 @@ def render_face(identity: Identity, attributes: FaceAttributes, size: int = 64) 
     mpen.poly([(0.0, yf - slope * cx), (1.0, yf + slope * (1 - cx)), (1.0, 1.0), (0.0, 1.0)], 0)
     img.paste(hair, mask=mask)
 
-    ey, ex, er = cy - fh * 0.05, fw * idn.eye_spacing, idn.eye_size
+    ey, ex, er = eye_line(idn), fw * idn.eye_spacing, idn.eye_size
     eye_open, brow_in, brow_out = _EXPR_FACE[att.expression]
     if not att.young:
         wr, ww = _mix(skin, _INK, 0.45), 0.011
@@ -306,11 +323,11 @@ def render_face(identity: Identity, attributes: FaceAttributes, size: int = 64) 
 
     brow_c = _mix(hair, (0, 0, 0), 0.3) if att.young else _mix(hair, (60, 60, 60), 0.4)
     for sgn in (-1, 1):
-        x0, ry, ir = cx + sgn * ex, er * 0.62 * eye_open, er * 0.5
+        x0, ry, ir = cx + sgn * ex, er * _EYE_HEIGHT * eye_open, er * 0.5
         pen.oval(x0, ey, er, ry, (250, 250, 250), (50, 35, 30), 0.006)
         pen.oval(x0, ey, ir, min(ir, ry * 0.95), idn.iris)
         pen.oval(x0, ey, ir * 0.45, min(ir, ry) * 0.45, (10, 10, 10))
-        by, bi, bo = ey - er * 0.62 - 0.035, brow_in, brow_out
+        by, bi, bo = ey - er * _EYE_HEIGHT - 0.035, brow_in, brow_out
         if att.expression == "contemptuous" and sgn > 0:
             bi = bo = -0.02  # one raised brow goes with the one-sided smirk
         brow = [(x0 - sgn * er * 0.9, by + bi), (x0 + sgn * er * 1.15, by + bo)]

@@ -103,7 +103,7 @@ def evaluate_translations(
         defined = layout.target_defined(all_sources, domain)
         if not defined.any():
             continue
-        pair = _subset(data, defined)
+        pair = subset(data, defined)
         x, sources, targets = all_x[defined], pair.labels, all_targets[defined]
         y = translate(x, targets)
         rec = translate(y, sources)
@@ -153,7 +153,7 @@ def evaluate_translations(
     return result
 
 
-def _subset(data: ground_truth.EvalSet, keep: np.ndarray) -> ground_truth.EvalSet:
+def subset(data: ground_truth.EvalSet, keep: np.ndarray) -> ground_truth.EvalSet:
     """The images (and synthetic identities) where `keep` is true."""
     index = np.flatnonzero(keep)
     return dataclasses.replace(
