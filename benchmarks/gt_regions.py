@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         row["count"] = int(counted.sum())
         rows[domain] = row
         count += int(counted.sum())
+    if not count:
+        usage_error(f"no held-out translation of {run_dir}'s labels changes a face: nothing to split")
     overall = {key: value / count for key, value in totals.items()}
     overall["ratio"] = (sum(overall[f"{r}_gt"] for r in REGIONS) / sum(overall[f"{r}_baseline"] for r in REGIONS))
     overall["count"] = count
