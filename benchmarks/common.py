@@ -66,6 +66,28 @@ def usage_error(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def open_run(run_dir: str) -> tuple[Path, Any, Any]:
+    """A trained run directory, its config and its label layout; bad input is a usage error."""
+    from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE, read_layout
+    from stargan_tf.config import ConfigError, load_config
+    from stargan_tf.data.pipeline import DataError
+    from stargan_tf.data.sources import layout_for
+
+    path = Path(run_dir)
+    for needed in (CONFIG_FILE, GENERATOR_FILE):
+        if not (path / needed).is_file():
+            usage_error(f"{path} has no {needed}: not a trained run directory")
+    try:
+        config = load_config(path / CONFIG_FILE)
+        layout = read_layout(path)
+        same = layout_for(config).to_dict() == layout.to_dict()
+    except (ConfigError, DataError, OSError, ValueError) as err:
+        usage_error(str(err))
+    if not same:
+        usage_error(f"{path}'s data has other labels than the run")
+    return path, config, layout
+
+
 def synthetic_config(path: str, overrides: list[str], purpose: str,
                      joint: bool = False) -> tuple[Any, list[str]]:
     """(config, dataset names) for a benchmark that renders its own synthetic faces.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import usage_error, write_json
+from benchmarks.common import open_run, usage_error, write_json
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,32 +51,23 @@ def gap_table(rows: dict[str, dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE, TrainingCheckpoint, load_generator, read_layout
-    from stargan_tf.config import ConfigError, load_config
+    from stargan_tf.checkpoints import TrainingCheckpoint, load_generator
     from stargan_tf.data.pipeline import DataError, from_uint8
-    from stargan_tf.data.sources import layout_for
     from stargan_tf.evaluate import CLASSIFIER_FILE
     from stargan_tf.metrics.classifier import decide, domain_accuracy, load_classifier, predict_logits
     from stargan_tf.metrics.ground_truth import eval_set
     from stargan_tf.metrics.translation import generator_translate, target_hits
     from stargan_tf.trainer import build_stargan
 
-    run_dir = Path(args.run_dir)
-    for needed in (CONFIG_FILE, GENERATOR_FILE):
-        if not (run_dir / needed).is_file():
-            usage_error(f"{run_dir} has no {needed}: not a trained run directory")
+    run_dir, config, layout = open_run(args.run_dir)
     judge_path = Path(args.classifier) if args.classifier else run_dir / "eval" / CLASSIFIER_FILE
     if not judge_path.is_file():
         usage_error(f"no judge at {judge_path}: pass --classifier PATH "
                     "(python -m stargan_tf.evaluate train-classifier --run-dir RUN)")
     try:
-        config = load_config(run_dir / CONFIG_FILE)
-        layout = read_layout(run_dir)
-        if layout_for(config).to_dict() != layout.to_dict():
-            usage_error(f"{run_dir}'s data has other labels than the run")
         judge = load_classifier(judge_path)
         data = eval_set(config, args.num)
-    except (ConfigError, DataError, OSError, ValueError) as err:
+    except (DataError, OSError, ValueError) as err:
         usage_error(str(err))
     if judge.layout.to_dict() != layout.to_dict() or judge.image_size != config.model.image_size:
         usage_error(f"the judge {judge_path} was trained for other labels or another image size")

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import usage_error, write_json
+from benchmarks.common import open_run, usage_error, write_json
 
 REGIONS = ("eye_band", "below_eyes", "unchanged")
 
@@ -69,26 +68,19 @@ def region_table(rows: dict[str, dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE, load_generator, read_layout
-    from stargan_tf.config import ConfigError, load_config
+    from stargan_tf.checkpoints import load_generator
     from stargan_tf.data.pipeline import DataError, from_uint8
     from stargan_tf.metrics import ground_truth
     from stargan_tf.metrics.translation import generator_translate, subset
 
-    run_dir = Path(args.run_dir)
-    for needed in (CONFIG_FILE, GENERATOR_FILE):
-        if not (run_dir / needed).is_file():
-            usage_error(f"{run_dir} has no {needed}: not a trained run directory")
+    run_dir, config, layout = open_run(args.run_dir)
+    if not ground_truth.is_synthetic(config):
+        usage_error(f"{run_dir} was not trained on synthetic faces: there is no ground truth to split")
     try:
-        config = load_config(run_dir / CONFIG_FILE)
-        if not ground_truth.is_synthetic(config):
-            usage_error(f"{run_dir} was not trained on synthetic faces: there is no ground truth to split")
-        layout = read_layout(run_dir)
         data = ground_truth.eval_set(config, args.num)
-    except (ConfigError, DataError, OSError, ValueError) as err:
+        translate = generator_translate(load_generator(run_dir))
+    except (DataError, OSError, ValueError) as err:
         usage_error(str(err))
-
-    translate = generator_translate(load_generator(run_dir))
     x_all = from_uint8(data.images)
     sources = np.asarray(data.labels, np.float32)
     rows: dict[str, dict[str, float]] = {}
