@@ -1,7 +1,8 @@
 """How close can a configuration's generator get to the exact ground truth when it is shown the answer?
 
     python -m benchmarks.paired_bound --config configs/quality.yaml [--set data.dataset=synthetic-rafd] \
-        --steps 1500 [--eval-every 500] [--num 200] [--constant-lr] [--out results.json]
+        --steps 1500 [--eval-every 500] [--num 200] [--constant-lr] [--relative] [--out results.json] \
+        [--save-dir DIR]
 
 StarGAN never sees the true translation of an image; here G does. On synthetic
 faces the renderer draws each training identity before and after a random
@@ -10,7 +11,11 @@ batch size and precision as the config, Adam with its betas and train.g_lr,
 no D. As in training, the learning rate decays linearly to 0 over the config's
 last train.decay_steps (scaled to --steps) and, when train.g_ema_decay > 0, the
 weight average of G is what gets evaluated; --constant-lr trains at a constant
-train.g_lr and evaluates the raw G instead. A joint config (both synthetic datasets, mask
+train.g_lr and evaluates the raw G instead. --relative divides each batch's
+L1 by that batch's do-nothing L1 (input against truth), the quantity the
+benchmark's ratio measures: without it, a joint config's expressions, whose
+changes are a few pixels around the eyes and mouth, weigh about a ninth of
+the hair, gender and age changes in the loss. A joint config (both synthetic datasets, mask
 vector) alternates the datasets step by step as training does, each with
 targets of its own dataset, and is evaluated on both. The
 ground-truth L1 ratio it reaches in N steps (measured exactly as
@@ -21,7 +26,9 @@ whether a missed ground-truth target is the adversarial signal's fault or the
 network's. G's initial weights come from train.seed and the faces from
 data.synthetic.seed; with train.deterministic the run replays bit-exactly on
 the same machine and software, so two runs that differ in one option compare
-that option alone.
+that option alone. --save-dir writes the evaluated G as a run directory
+(config.yaml, labels.json, generator.keras), which `python -m stargan_tf.evaluate`
+and `python -m benchmarks.gt_regions` read like a trained run's.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,10 +54,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", help="also write the results to this JSON file")
     parser.add_argument("--constant-lr", action="store_true",
                         help="constant train.g_lr and the raw G (no decay, no weight average)")
+    parser.add_argument("--relative", action="store_true",
+                        help="each batch's L1 divided by its do-nothing L1 (every dataset weighs alike)")
+    parser.add_argument("--save-dir", help="write the evaluated G here as a run directory (must not hold one)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.eval_every < 1 or args.num < 2:
         usage_error("--steps and --eval-every must be >= 1 and --num >= 2")
+    if args.save_dir:
+        from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE
+
+        # Checked before training, so an hour's run never ends on it; an existing run is never overwritten.
+        save_dir = Path(args.save_dir)
+        if save_dir.exists() and not save_dir.is_dir():
+            usage_error(f"--save-dir {save_dir} is a file, not a directory")
+        held = [name for name in (CONFIG_FILE, GENERATOR_FILE) if (save_dir / name).exists()]
+        if held:
+            usage_error(f"--save-dir {save_dir} already holds a run ({', '.join(held)}); choose an empty directory")
     return args
+
+
+def save_run(save_dir: Path, config: Any, layout: Any, generator: Any, steps: int, decay: int) -> None:
+    """The trained G as a run directory, its config recording the steps and decay it was trained with."""
+    from stargan_tf.checkpoints import CONFIG_FILE, save_generator, write_layout
+    from stargan_tf.config import save_config
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    config.train.num_steps, config.train.decay_steps = steps, decay
+    save_config(config, save_dir / CONFIG_FILE)
+    write_layout(layout, save_dir)
+    save_generator(generator, save_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     def step(images: tf.Tensor, targets: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.abs(generator((images, targets), training=True) - truth))
+            if args.relative:
+                # A batch whose targets all equal its sources has nothing to draw: the floor keeps it finite.
+                loss = loss / tf.maximum(tf.reduce_mean(tf.abs(images - truth)), 1e-3)
         variables = generator.trainable_variables
         optimizer.apply(tape.gradient(loss, variables), variables)
         if average is not None:
@@ -108,14 +145,20 @@ def main(argv: list[str] | None = None) -> int:
         if i % args.eval_every == 0 or i == args.steps:
             evaluated = generator if average is None else average
             metrics = evaluate_translations(generator_translate(evaluated), layout, held_out, log=lambda *_: None)
-            curve.append({"step": i, "train_l1": round(loss, 5), "gt_l1_ratio": round(metrics["gt_l1_ratio"], 4),
+            curve.append({"step": i, "train_loss": round(loss, 5), "gt_l1_ratio": round(metrics["gt_l1_ratio"], 4),
                           "reconstruction_l1": round(metrics["reconstruction_l1"], 4),
                           "seconds": round(time.perf_counter() - begin, 1)})
             print(f"step {i}: ground-truth L1 / do-nothing L1 {metrics['gt_l1_ratio']:.3f}", flush=True)
     schedule = "constant" if args.constant_lr else f"linear decay to 0 over the last {decay} steps"
     write_json(args.out, {"config": args.config, "overrides": args.overrides, "machine": machine(),
-                          "learning_rate": schedule,
+                          "learning_rate": schedule, "loss": "L1 / do-nothing L1" if args.relative else "L1",
                           "evaluated": "weight average" if average is not None else "raw G", "curve": curve})
+    if args.save_dir:
+        try:
+            save_run(Path(args.save_dir), config, layout, generator if average is None else average, args.steps,
+                     decay)
+        except OSError as err:  # the curve is already written; say why the run directory is not
+            usage_error(f"could not write the run directory {args.save_dir}: {err}")
     return 0
 
 

@@ -36,3 +36,29 @@ def test_benchmark_replays_its_seed_and_follows_train_seed(tmp_path, benchmark):
     assert result["a"] == result["b"]
     # Other initial weights: the same faces give other losses, so train.seed reaches the networks.
     assert result["a"] != result["seed1"]
+
+
+def test_paired_bound_saves_the_evaluated_generator_as_a_run(tmp_path, capsys):
+    from benchmarks import gt_regions, paired_bound
+
+    save_dir = tmp_path / "bound"
+    args = ["--config", str(ROOT / "configs" / "tiny_both.yaml"), "--steps", "3", "--eval-every", "3",
+            "--num", "3", "--set", "train.deterministic=true", "--save-dir", str(save_dir)]
+    assert paired_bound.main([*args, "--out", str(tmp_path / "bound.json")]) == 0
+    bound = json.loads((tmp_path / "bound.json").read_text())["curve"][-1]
+    assert gt_regions.main(["--run-dir", str(save_dir), "--num", "3", "--out", str(tmp_path / "r.json")]) == 0
+    # The same held-out pairs and translations: the saved G is the one the bound evaluated.
+    regions = json.loads((tmp_path / "r.json").read_text())["all"]
+    assert regions["ratio"] == pytest.approx(bound["gt_l1_ratio"], abs=1e-4)
+    # --relative trains on L1 / do-nothing L1: the same seed and faces, another loss.
+    relative = [*args[:-1], str(tmp_path / "relative"), "--relative", "--out", str(tmp_path / "relative.json")]
+    assert paired_bound.main(relative) == 0
+    result = json.loads((tmp_path / "relative.json").read_text())
+    assert result["loss"] == "L1 / do-nothing L1"
+    assert result["curve"][-1]["train_loss"] > 2 * bound["train_loss"]  # the do-nothing L1 of a batch is well below 0.5
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:  # never overwrites a run, and refuses before training
+        paired_bound.main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --save-dir") and "already holds a run" in err and "\n" not in err
