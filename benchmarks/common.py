@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -64,6 +65,22 @@ def usage_error(message: str) -> NoReturn:
     """Bad input: one line on stderr and exit code 2."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def run_dir_args(argv: list[str] | None, doc: str, run_help: str,
+                 more: Callable[[argparse.ArgumentParser], object] | None = None) -> argparse.Namespace:
+    """--run-dir, --num (held-out faces per dataset, at least 2) and --out, the arguments of the benchmarks
+    that read a trained run, plus whatever `more` adds; the description is `doc`'s first paragraph."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--run-dir", required=True, help=run_help)
+    if more is not None:
+        more(parser)
+    parser.add_argument("--num", type=int, default=200, help="held-out faces per dataset")
+    parser.add_argument("--out", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.num < 2:
+        usage_error("--num must be >= 2")
+    return args
 
 
 def open_run(run_dir: str) -> tuple[Path, Any, Any]:

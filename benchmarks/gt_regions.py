@@ -22,20 +22,13 @@ import sys
 
 import numpy as np
 
-from benchmarks.common import open_run, usage_error, write_json
+from benchmarks.common import open_run, run_dir_args, usage_error, write_json
 
 REGIONS = ("eye_band", "below_eyes", "unchanged")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", required=True, help="a trained run directory on synthetic faces")
-    parser.add_argument("--num", type=int, default=200, help="held-out faces per dataset")
-    parser.add_argument("--out", help="also write the results to this JSON file")
-    args = parser.parse_args(argv)
-    if args.num < 2:
-        usage_error("--num must be >= 2")
-    return args
+    return run_dir_args(argv, __doc__, "a trained run directory on synthetic faces")
 
 
 def region_masks(changed: np.ndarray, identity_ids: np.ndarray, seed: int) -> dict[str, np.ndarray]:
