@@ -77,8 +77,19 @@ def test_gt_regions_split_the_evaluations_ground_truth_error(tiny_run, tmp_path,
             shares = [row[f"{region}_{kind}"] for region in gt_regions.REGIONS]
             assert min(shares) >= 0.0
             assert sum(shares) == pytest.approx(expected["per_domain"][domain][key], rel=1e-5), (domain, kind)
+            assert 0.0 <= row[f"border_{kind}"] <= row[f"unchanged_{kind}"] + 1e-9
     overall = result["all"]
     assert overall["ratio"] == pytest.approx(expected["gt_l1_ratio"], rel=1e-5)
+    # Each dataset's total is the count-weighted mean of its targets' rows; together they make up "all".
+    layout = read_layout(run_dir)
+    datasets = result["datasets"]
+    assert set(datasets) == {d.name for d in layout.datasets}
+    assert sum(total["count"] for total in datasets.values()) == overall["count"]
+    for name, total in datasets.items():
+        mine = {d: row for d, row in result["targets"].items() if layout.datasets[layout.dataset_of(d)].name == name}
+        for key in ("eye_band_gt", "unchanged_baseline", "border_gt"):
+            weighted = sum(row[key] * row["count"] for row in mine.values()) / total["count"]
+            assert total[key] == pytest.approx(weighted, rel=1e-5), (name, key)
     # What the truth leaves alone, the input matches to within the change threshold.
     assert overall["unchanged_baseline"] < overall["eye_band_baseline"] + overall["below_eyes_baseline"]
 

@@ -176,3 +176,13 @@ def test_ground_truth_matches_the_renderer(joint_config):
     changed = ground_truth.changed_pixels(data.images, truth)
     same = np.array([b == f for b, f in zip(blond, data.faces, strict=True)])
     assert not changed[same].any() and changed[~same].any(axis=(1, 2)).all()
+
+
+def test_grow_region_reaches_the_pixels_within_that_many_4_neighbour_steps():
+    region = np.zeros((2, 16, 16), bool)
+    region[0, 8, 8] = True  # image 1 stays empty
+    grown = ground_truth.grow_region(region, 4)
+    rows, cols = np.mgrid[:16, :16]
+    assert np.array_equal(grown[0], np.abs(rows - 8) + np.abs(cols - 8) <= 4)  # a diamond of 41 pixels
+    assert not grown[1].any() and region.sum() == 1  # the input is left as it was
+    assert np.array_equal(ground_truth.grow_region(region, 0), region)

@@ -137,8 +137,13 @@ def changed_pixels(source: np.ndarray, truth: np.ndarray, grow: int = 1) -> np.n
     out of the "unchanged" pixels used for identity preservation.
     """
     diff = np.abs(source.astype(np.int16) - truth.astype(np.int16)).max(axis=-1) > CHANGE_THRESHOLD
-    grown = diff.copy()
-    for _ in range(grow):
+    return grow_region(diff, grow)
+
+
+def grow_region(region: np.ndarray, pixels: int) -> np.ndarray:
+    """A bool region [N, H, W] grown by `pixels` steps to the 4 neighbours of each of its pixels."""
+    grown = region.copy()
+    for _ in range(pixels):
         padded = np.pad(grown, ((0, 0), (1, 1), (1, 1)))
         grown = (padded[:, 1:-1, 1:-1] | padded[:, :-2, 1:-1] | padded[:, 2:, 1:-1]
                  | padded[:, 1:-1, :-2] | padded[:, 1:-1, 2:])
