@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def region_masks(changed: np.ndarray, identity_ids: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    """The three regions (bool [N, H, W]) of each image, given where its truth differs from it."""
+    """The three regions (bool [N, H, W]) of each image, given where its truth differs from it, and the
+    border: the part of "unchanged" within BORDER_PX pixels of a changed pixel."""
     from stargan_tf.data import synthetic
     from stargan_tf.metrics import ground_truth
 
@@ -54,7 +55,8 @@ def region_masks(changed: np.ndarray, identity_ids: np.ndarray, seed: int) -> di
 
 
 def split_l1(a: np.ndarray, b: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per image, each region's share of the mean |a - b| over all pixels and channels: the shares add up."""
+    """Per image, each mask's share of the mean |a - b| over all pixels and channels: the three regions' shares
+    add up to it (the border's is part of the unchanged pixels')."""
     error = np.abs(a - b).mean(axis=-1)
     pixels = error.shape[1] * error.shape[2]
     return {name: (error * mask).sum(axis=(1, 2)) / pixels for name, mask in masks.items()}
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         rows[domain] = _with_ratio({key: float(share.mean()) for key, share in shares.items()}, int(counted.sum()))
         groups = ["all"] + ([layout.datasets[layout.dataset_of(domain)].name] if layout.has_mask else [])
         for group in groups:
-            total = sums.setdefault(group, {"count": 0.0})
+            total = sums.setdefault(group, {"count": 0})
             total["count"] += int(counted.sum())
             for key, share in shares.items():
                 total[key] = total.get(key, 0.0) + float(share.sum())
