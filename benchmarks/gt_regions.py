@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     x_all = from_uint8(data.images)
     sources = np.asarray(data.labels, np.float32)
     rows: dict[str, dict[str, float]] = {}
-    sums: dict[str, dict[str, float]] = {}  # over "all" translations and, with several datasets, each one's
+    # Summed shares and counts over "all" translations and, with several datasets, over each dataset's.
+    sums: dict[str, Counter[str]] = defaultdict(Counter)
+    counts: Counter[str] = Counter()
     for domain, targets in layout.grid_targets(sources):
         defined = layout.target_defined(sources, domain)
         if not defined.any():
@@ -118,14 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         rows[domain] = _with_ratio({key: float(share.mean()) for key, share in shares.items()}, int(counted.sum()))
         groups = ["all"] + ([layout.datasets[layout.dataset_of(domain)].name] if layout.has_mask else [])
         for group in groups:
-            total = sums.setdefault(group, {"count": 0})
-            total["count"] += int(counted.sum())
-            for key, share in shares.items():
-                total[key] = total.get(key, 0.0) + float(share.sum())
-    if "all" not in sums:
+            counts[group] += int(counted.sum())
+            sums[group].update({key: float(share.sum()) for key, share in shares.items()})
+    if not counts["all"]:
         usage_error(f"no held-out translation of {run_dir}'s labels changes a face: nothing to split")
-    totals = {group: _with_ratio({key: value / total["count"] for key, value in total.items() if key != "count"},
-                                 int(total["count"]))
+    totals = {group: _with_ratio({key: value / counts[group] for key, value in total.items()}, counts[group])
               for group, total in sums.items()}
     overall = totals.pop("all")
     print(f"{run_dir}: {overall['count']} translations of {len(x_all)} held-out images; L1 shares of the whole "

@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         average = generator_for(config.model, layout.label_dim) if averaged else None
     if average is not None:
         average.set_weights(generator.get_weights())
+    evaluated = generator if average is None else average
     # The config's decay, as a fraction of its steps, over the same fraction of --steps.
     decay = 0 if args.constant_lr else round(t.decay_steps * args.steps / t.num_steps)
     optimizer = keras.optimizers.Adam(LinearDecay(t.g_lr, args.steps, decay), beta_1=t.beta1, beta_2=t.beta2)
@@ -143,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(1, args.steps + 1):
         loss = float(step(*pairs((i - 1) % len(names))))
         if i % args.eval_every == 0 or i == args.steps:
-            evaluated = generator if average is None else average
             metrics = evaluate_translations(generator_translate(evaluated), layout, held_out, log=lambda *_: None)
             curve.append({"step": i, "train_loss": round(loss, 5), "gt_l1_ratio": round(metrics["gt_l1_ratio"], 4),
                           "reconstruction_l1": round(metrics["reconstruction_l1"], 4),
@@ -155,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                           "evaluated": "weight average" if average is not None else "raw G", "curve": curve})
     if args.save_dir:
         try:
-            save_run(Path(args.save_dir), config, layout, generator if average is None else average, args.steps,
-                     decay)
+            save_run(Path(args.save_dir), config, layout, evaluated, args.steps, decay)
         except OSError as err:  # the curve is already written; say why the run directory is not
             usage_error(f"could not write the run directory {args.save_dir}: {err}")
     return 0
