@@ -62,3 +62,59 @@ def test_paired_bound_saves_the_evaluated_generator_as_a_run(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --save-dir") and "already holds a run" in err and "\n" not in err
+
+
+def test_checkpoint_generator_writes_either_g_of_any_saved_step(tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+
+    from benchmarks import checkpoint_generator
+    from stargan_tf.checkpoints import CONFIG_FILE, load_generator, read_layout
+    from stargan_tf.config import load_config, save_config
+    from stargan_tf.run import train
+
+    config = load_config(ROOT / "configs" / "tiny.yaml", ["train.g_ema_decay=0.9", "train.deterministic=true"])
+    run_dir = tmp_path / "run"
+    result = train(config, run_dir, log=lambda *_: None, verbose=0)
+
+    def weights_of(directory):
+        return load_generator(directory).get_weights()
+
+    def same(a, b):
+        return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+    written = {}
+    for step, weights in ((20, "average"), (20, "raw"), (10, "average")):
+        out = tmp_path / f"{weights}{step}"
+        assert checkpoint_generator.main(["--run-dir", str(run_dir), "--step", str(step), "--weights", weights,
+                                          "--out-dir", str(out)]) == 0
+        assert read_layout(out).to_dict() == read_layout(run_dir).to_dict()
+        assert json.loads((out / "source.json").read_text())["step"] == step
+        written[weights, step] = weights_of(out)
+    # The last step's average is what training exported; raw is the G that was training.
+    assert same(written["average", 20], weights_of(run_dir))
+    assert same(written["raw", 20], result.model.generator.get_weights())
+    assert not same(written["raw", 20], written["average", 20])
+    assert not same(written["average", 10], written["average", 20])
+    # Without --weights a run with an average gives the average.
+    assert checkpoint_generator.main(["--run-dir", str(run_dir), "--step", "10", "--out-dir",
+                                      str(tmp_path / "default")]) == 0
+    assert same(weights_of(tmp_path / "default"), written["average", 10])
+
+    plain = tmp_path / "plain"
+    shutil.copytree(run_dir, plain)
+    save_config(load_config(plain / CONFIG_FILE, ["train.g_ema_decay=0"]), plain / CONFIG_FILE)
+    capsys.readouterr()
+    for argv, message in (
+        (["--run-dir", str(run_dir), "--step", "15", "--out-dir", str(tmp_path / "x")], "saved: 10, 20"),
+        (["--run-dir", str(run_dir), "--step", "20", "--out-dir", str(tmp_path / "raw20")], "already holds a run"),
+        (["--run-dir", str(plain), "--step", "20", "--weights", "average", "--out-dir", str(tmp_path / "y")],
+         "without a weight average"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            checkpoint_generator.main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -1,0 +1,80 @@
+"""Write one checkpoint's G, or its weight average, as a run directory that the evaluation can judge.
+
+    python -m benchmarks.checkpoint_generator --run-dir RUN --step N [--weights average|raw] --out-dir NEW
+    python -m stargan_tf.evaluate --run-dir NEW --classifier JUDGE
+
+A run's generator.keras is the last step's weight average (train.g_ema_decay)
+or, without one, its G. To see when in training a target is learned, or what
+the average adds, this restores checkpoint N of RUN (`checkpoints/ckpt-N`) and
+saves the chosen generator, with RUN's config.yaml and labels.json, in NEW:
+`--weights average` (the default when the run keeps one) is what the run
+would have exported at step N, `--weights raw` is the G that was training.
+NEW has no checkpoints, so its evaluation reports step 0 (unknown); where the
+generator came from is in NEW/source.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from benchmarks.common import open_run, usage_error
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", required=True, help="a trained run directory (with checkpoints/)")
+    parser.add_argument("--step", type=int, required=True, help="the checkpoint's step (checkpoints/ckpt-STEP)")
+    parser.add_argument("--weights", choices=("average", "raw"),
+                        help="the weight average of G or G itself (default: the average when the run keeps one)")
+    parser.add_argument("--out-dir", required=True, help="a new directory to write the run into")
+    return parser.parse_args(argv)
+
+
+def saved_steps(checkpoints: Path) -> list[int]:
+    """The steps of the complete checkpoints in `checkpoints` (those with an index file), in order."""
+    steps = []
+    for index in checkpoints.glob("ckpt-*.index"):
+        suffix = index.name[len("ckpt-"):-len(".index")]
+        if suffix.isdigit():
+            steps.append(int(suffix))
+    return sorted(steps)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE, LABELS_FILE, TrainingCheckpoint, save_generator
+    from stargan_tf.trainer import build_stargan
+
+    run_dir, config, layout = open_run(args.run_dir)
+    steps = saved_steps(run_dir / "checkpoints")
+    if args.step not in steps:
+        usage_error(f"{run_dir}/checkpoints has no checkpoint at step {args.step} "
+                    f"(saved: {', '.join(map(str, steps)) or 'none'})")
+    averaged = config.train.g_ema_decay > 0
+    weights = args.weights or ("average" if averaged else "raw")
+    if weights == "average" and not averaged:
+        usage_error(f"{run_dir} was trained without a weight average (train.g_ema_decay 0): use --weights raw")
+    out = Path(args.out_dir)
+    if out.resolve() == run_dir.resolve() or (out / GENERATOR_FILE).exists():
+        usage_error(f"--out-dir {out} already holds a run; give a new directory")
+
+    model = build_stargan(config, layout)
+    checkpoint = TrainingCheckpoint(model, run_dir / "checkpoints")
+    # D and the optimizers are restored too (the checkpoint is read whole), but only a G is saved.
+    checkpoint.checkpoint.restore(str(run_dir / "checkpoints" / f"ckpt-{args.step}")).assert_existing_objects_matched()
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG_FILE, LABELS_FILE):
+        shutil.copyfile(run_dir / name, out / name)
+    save_generator(model.generator_average if weights == "average" else model.generator, out)
+    (out / "source.json").write_text(json.dumps({"run_dir": str(run_dir), "step": args.step, "weights": weights},
+                                                indent=1) + "\n")
+    print(f"wrote {out / GENERATOR_FILE}: {weights} weights of {run_dir} at step {int(model.step.numpy())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
