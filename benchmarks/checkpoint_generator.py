@@ -59,13 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     if weights == "average" and not averaged:
         usage_error(f"{run_dir} was trained without a weight average (train.g_ema_decay 0): use --weights raw")
     out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        usage_error(f"--out-dir {out} is a file; give a new directory")
     if out.resolve() == run_dir.resolve() or (out / GENERATOR_FILE).exists():
         usage_error(f"--out-dir {out} already holds a run; give a new directory")
 
     model = build_stargan(config, layout)
     checkpoint = TrainingCheckpoint(model, run_dir / "checkpoints")
     # D and the optimizers are restored too (the checkpoint is read whole), but only a G is saved.
-    checkpoint.checkpoint.restore(str(run_dir / "checkpoints" / f"ckpt-{args.step}")).assert_existing_objects_matched()
+    path = run_dir / "checkpoints" / f"ckpt-{args.step}"
+    try:
+        checkpoint.checkpoint.restore(str(path)).assert_existing_objects_matched()
+    except Exception as err:  # a damaged file fails deep in TF's reader, e.g. with an IndexError
+        usage_error(f"cannot restore {path} into the networks of {run_dir}/{CONFIG_FILE}: "
+                    f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
     out.mkdir(parents=True, exist_ok=True)
     for name in (CONFIG_FILE, LABELS_FILE):
         shutil.copyfile(run_dir / name, out / name)

@@ -105,8 +105,12 @@ def test_checkpoint_generator_writes_either_g_of_any_saved_step(tmp_path, capsys
     plain = tmp_path / "plain"
     shutil.copytree(run_dir, plain)
     save_config(load_config(plain / CONFIG_FILE, ["train.g_ema_decay=0"]), plain / CONFIG_FILE)
+    (plain / "checkpoints" / "ckpt-10.data-00000-of-00001").write_bytes(b"not a checkpoint")
+    (tmp_path / "file").write_text("")
     capsys.readouterr()
     for argv, message in (
+        (["--run-dir", str(plain), "--step", "10", "--out-dir", str(tmp_path / "z")], "cannot restore"),
+        (["--run-dir", str(run_dir), "--step", "20", "--out-dir", str(tmp_path / "file")], "is a file"),
         (["--run-dir", str(run_dir), "--step", "15", "--out-dir", str(tmp_path / "x")], "saved: 10, 20"),
         (["--run-dir", str(run_dir), "--step", "20", "--out-dir", str(tmp_path / "raw20")], "already holds a run"),
         (["--run-dir", str(plain), "--step", "20", "--weights", "average", "--out-dir", str(tmp_path / "y")],
@@ -117,4 +121,4 @@ def test_checkpoint_generator_writes_either_g_of_any_saved_step(tmp_path, capsys
         assert exit_info.value.code == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    assert not any((tmp_path / name).exists() for name in ("x", "y", "z"))
