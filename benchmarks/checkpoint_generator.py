@@ -21,7 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from benchmarks.common import open_run, usage_error
+from benchmarks.common import open_run, refuse_existing_run, usage_error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,10 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if weights == "average" and not averaged:
         usage_error(f"{run_dir} was trained without a weight average (train.g_ema_decay 0): use --weights raw")
     out = Path(args.out_dir)
-    if out.exists() and not out.is_dir():
-        usage_error(f"--out-dir {out} is a file; give a new directory")
-    if out.resolve() == run_dir.resolve() or (out / GENERATOR_FILE).exists():
-        usage_error(f"--out-dir {out} already holds a run; give a new directory")
+    refuse_existing_run("--out-dir", out)  # RUN itself included
 
     model = build_stargan(config, layout)
     checkpoint = TrainingCheckpoint(model, run_dir / "checkpoints")
@@ -73,12 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a damaged file fails deep in TF's reader, e.g. with an IndexError
         usage_error(f"cannot restore {path} into the networks of {run_dir}/{CONFIG_FILE}: "
                     f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (CONFIG_FILE, LABELS_FILE):
-        shutil.copyfile(run_dir / name, out / name)
-    save_generator(model.generator_average if weights == "average" else model.generator, out)
-    (out / "source.json").write_text(json.dumps({"run_dir": str(run_dir), "step": args.step, "weights": weights},
-                                                indent=1) + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (CONFIG_FILE, LABELS_FILE):
+            shutil.copyfile(run_dir / name, out / name)
+        save_generator(model.generator_average if weights == "average" else model.generator, out)
+        (out / "source.json").write_text(json.dumps({"run_dir": str(run_dir), "step": args.step, "weights": weights},
+                                                    indent=1) + "\n")
+    except OSError as err:
+        usage_error(f"could not write the run directory {out}: {err}")
     print(f"wrote {out / GENERATOR_FILE}: {weights} weights of {run_dir} at step {int(model.step.numpy())}")
     return 0
 

@@ -83,6 +83,17 @@ def run_dir_args(argv: list[str] | None, doc: str, run_help: str,
     return args
 
 
+def refuse_existing_run(flag: str, path: Path) -> None:
+    """A usage error unless `path` can become a new run directory: never a file, never overwrite a run."""
+    from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE
+
+    if path.exists() and not path.is_dir():
+        usage_error(f"{flag} {path} is a file, not a directory")
+    held = [name for name in (CONFIG_FILE, GENERATOR_FILE) if (path / name).exists()]
+    if held:
+        usage_error(f"{flag} {path} already holds a run ({', '.join(held)}); choose an empty directory")
+
+
 def open_run(run_dir: str) -> tuple[Path, Any, Any]:
     """A trained run directory, its config and its label layout; bad input is a usage error."""
     from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE, read_layout

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, synthetic_config, usage_error, write_json
+from benchmarks.common import machine, refuse_existing_run, synthetic_config, usage_error, write_json
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,15 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.steps < 1 or args.eval_every < 1 or args.num < 2:
         usage_error("--steps and --eval-every must be >= 1 and --num >= 2")
     if args.save_dir:
-        from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE
-
         # Checked before training, so an hour's run never ends on it; an existing run is never overwritten.
-        save_dir = Path(args.save_dir)
-        if save_dir.exists() and not save_dir.is_dir():
-            usage_error(f"--save-dir {save_dir} is a file, not a directory")
-        held = [name for name in (CONFIG_FILE, GENERATOR_FILE) if (save_dir / name).exists()]
-        if held:
-            usage_error(f"--save-dir {save_dir} already holds a run ({', '.join(held)}); choose an empty directory")
+        refuse_existing_run("--save-dir", Path(args.save_dir))
     return args
 
 
