@@ -34,26 +34,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def saved_steps(checkpoints: Path) -> list[int]:
-    """The steps of the complete checkpoints in `checkpoints` (those with an index file), in order."""
-    steps = []
-    for index in checkpoints.glob("ckpt-*.index"):
-        suffix = index.name[len("ckpt-"):-len(".index")]
-        if suffix.isdigit():
-            steps.append(int(suffix))
-    return sorted(steps)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE, LABELS_FILE, TrainingCheckpoint, save_generator
     from stargan_tf.trainer import build_stargan
 
     run_dir, config, layout = open_run(args.run_dir)
-    steps = saved_steps(run_dir / "checkpoints")
-    if args.step not in steps:
-        usage_error(f"{run_dir}/checkpoints has no checkpoint at step {args.step} "
-                    f"(saved: {', '.join(map(str, steps)) or 'none'})")
     averaged = config.train.g_ema_decay > 0
     weights = args.weights or ("average" if averaged else "raw")
     if weights == "average" and not averaged:
@@ -63,12 +49,16 @@ def main(argv: list[str] | None = None) -> int:
 
     model = build_stargan(config, layout)
     checkpoint = TrainingCheckpoint(model, run_dir / "checkpoints")
+    steps = checkpoint.saved_steps()
+    if args.step not in steps:
+        usage_error(f"{run_dir}/checkpoints has no checkpoint at step {args.step} "
+                    f"(saved: {', '.join(map(str, steps)) or 'none'})")
     # D and the optimizers are restored too (the checkpoint is read whole), but only a G is saved.
-    path = run_dir / "checkpoints" / f"ckpt-{args.step}"
     try:
-        checkpoint.checkpoint.restore(str(path)).assert_existing_objects_matched()
+        checkpoint.restore(args.step)
     except Exception as err:  # a damaged file fails deep in TF's reader, e.g. with an IndexError
-        usage_error(f"cannot restore {path} into the networks of {run_dir}/{CONFIG_FILE}: "
+        usage_error(f"cannot restore step {args.step} of {run_dir}/checkpoints "
+                    f"into the networks of {run_dir}/{CONFIG_FILE}: "
                     f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
     try:
         out.mkdir(parents=True, exist_ok=True)

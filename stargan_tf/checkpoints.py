@@ -52,6 +52,14 @@ class TrainingCheckpoint:
     def save(self) -> str:
         return self.manager.save(checkpoint_number=int(self.model.step.numpy()))
 
+    def saved_steps(self) -> list[int]:
+        """The steps of the checkpoints the index lists, oldest first."""
+        return [int(path.rsplit("-", 1)[1]) for path in self.manager.checkpoints]
+
+    def restore(self, step: int) -> None:
+        """Restores the checkpoint saved at `step`, one of `saved_steps()`."""
+        self.checkpoint.restore(f"{self.manager.directory}/ckpt-{step}").assert_existing_objects_matched()
+
     def restore_latest(self) -> int:
         """Restores the newest complete checkpoint; returns its step (0 when there is none)."""
         if self.latest is None:

@@ -92,6 +92,22 @@ def test_an_interrupted_checkpoint_write_leaves_the_last_good_one(tmp_path, tiny
     assert any("at step 10" in m for m in messages)
 
 
+def test_saved_steps_are_the_indexed_checkpoints_and_any_one_restores(tmp_path, tiny_config):
+    train(tiny_config, tmp_path, log=lambda *_: None, verbose=0)
+    # A write killed before the index was updated is not a saved step.
+    (tmp_path / "checkpoints" / "ckpt-30.index").write_bytes(b"\x00truncated")
+    from stargan_tf.checkpoints import TrainingCheckpoint
+    from stargan_tf.data.sources import load_source
+
+    model = trainer.build_stargan(tiny_config, load_source(tiny_config).layout)
+    checkpoint = TrainingCheckpoint(model, tmp_path / "checkpoints")
+    assert checkpoint.saved_steps() == [10, 20]
+    checkpoint.restore(10)
+    assert int(model.step.numpy()) == 10
+    checkpoint.restore(20)
+    assert int(model.step.numpy()) == 20
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, tiny_config, monkeypatch):
     tiny_config.train.num_steps = 10
     train(tiny_config, tmp_path, log=lambda *_: None, verbose=0)
