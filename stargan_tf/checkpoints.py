@@ -52,13 +52,21 @@ class TrainingCheckpoint:
     def save(self) -> str:
         return self.manager.save(checkpoint_number=int(self.model.step.numpy()))
 
+    def _indexed(self) -> dict[int, str]:
+        """Step -> file prefix of every checkpoint the index lists (the manager names them `ckpt-STEP`)."""
+        return {int(path.rsplit("-", 1)[1]): path for path in self.manager.checkpoints}
+
     def saved_steps(self) -> list[int]:
         """The steps of the checkpoints the index lists, oldest first."""
-        return [int(path.rsplit("-", 1)[1]) for path in self.manager.checkpoints]
+        return sorted(self._indexed())
 
     def restore(self, step: int) -> None:
-        """Restores the checkpoint saved at `step`, one of `saved_steps()`."""
-        self.checkpoint.restore(f"{self.manager.directory}/ckpt-{step}").assert_existing_objects_matched()
+        """Restores the checkpoint saved at `step`; a step the index does not list is a ValueError."""
+        indexed = self._indexed()
+        if step not in indexed:
+            raise ValueError(f"{self.manager.directory} has no checkpoint at step {step} "
+                             f"(saved: {', '.join(map(str, sorted(indexed))) or 'none'})")
+        self.checkpoint.restore(indexed[step]).assert_existing_objects_matched()
 
     def restore_latest(self) -> int:
         """Restores the newest complete checkpoint; returns its step (0 when there is none)."""

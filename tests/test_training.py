@@ -106,6 +106,8 @@ def test_saved_steps_are_the_indexed_checkpoints_and_any_one_restores(tmp_path, 
     assert int(model.step.numpy()) == 10
     checkpoint.restore(20)
     assert int(model.step.numpy()) == 20
+    with pytest.raises(ValueError, match="no checkpoint at step 30"):
+        checkpoint.restore(30)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, tiny_config, monkeypatch):
