@@ -36,7 +36,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from stargan_tf.checkpoints import CONFIG_FILE, GENERATOR_FILE, LABELS_FILE, TrainingCheckpoint, save_generator
+    from stargan_tf.checkpoints import (
+        CONFIG_FILE,
+        GENERATOR_FILE,
+        LABELS_FILE,
+        MissingCheckpointError,
+        TrainingCheckpoint,
+        save_generator,
+    )
     from stargan_tf.trainer import build_stargan
 
     run_dir, config, layout = open_run(args.run_dir)
@@ -49,13 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 
     model = build_stargan(config, layout)
     checkpoint = TrainingCheckpoint(model, run_dir / "checkpoints")
-    steps = checkpoint.saved_steps()
-    if args.step not in steps:
-        usage_error(f"{run_dir}/checkpoints has no checkpoint at step {args.step} "
-                    f"(saved: {', '.join(map(str, steps)) or 'none'})")
     # D and the optimizers are restored too (the checkpoint is read whole), but only a G is saved.
     try:
         checkpoint.restore(args.step)
+    except MissingCheckpointError as err:  # names the steps that are saved
+        usage_error(str(err))
     except Exception as err:  # a damaged file fails deep in TF's reader, e.g. with an IndexError
         usage_error(f"cannot restore step {args.step} of {run_dir}/checkpoints "
                     f"into the networks of {run_dir}/{CONFIG_FILE}: "

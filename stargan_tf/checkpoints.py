@@ -25,6 +25,10 @@ LABELS_FILE = "labels.json"
 CONFIG_FILE = "config.yaml"
 
 
+class MissingCheckpointError(ValueError):
+    """`TrainingCheckpoint.restore` was asked for a step its index does not list."""
+
+
 class TrainingCheckpoint:
     """Writes and restores G, D, both optimizers and the step (the G optimizer's counter).
 
@@ -61,10 +65,10 @@ class TrainingCheckpoint:
         return sorted(self._indexed())
 
     def restore(self, step: int) -> None:
-        """Restores the checkpoint saved at `step`; a step the index does not list is a ValueError."""
+        """Restores the checkpoint saved at `step`; a step the index does not list is a MissingCheckpointError."""
         indexed = self._indexed()
         if step not in indexed:
-            raise ValueError(f"{self.manager.directory} has no checkpoint at step {step} "
+            raise MissingCheckpointError(f"{self.manager.directory} has no checkpoint at step {step} "
                              f"(saved: {', '.join(map(str, sorted(indexed))) or 'none'})")
         self.checkpoint.restore(indexed[step]).assert_existing_objects_matched()
 
