@@ -69,7 +69,7 @@ class TrainingCheckpoint:
         indexed = self._indexed()
         if step not in indexed:
             raise MissingCheckpointError(f"{self.manager.directory} has no checkpoint at step {step} "
-                             f"(saved: {', '.join(map(str, sorted(indexed))) or 'none'})")
+                                         f"(saved: {', '.join(map(str, sorted(indexed))) or 'none'})")
         self.checkpoint.restore(indexed[step]).assert_existing_objects_matched()
 
     def restore_latest(self) -> int:
